@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * ack.c
+ *	  mq_ack (both forms), mq_nack and mq_extend: what a consumer does with
+ *	  a message it has leased.
+ *
+ * attempt is the lease token: when a caller passes it, the statement only
+ * matches the row while it is still on that attempt, so a consumer whose
+ * lease expired and was handed to another consumer cannot touch the newer
+ * lease.  Each statement locks the message's row; if a reader holds it (in
+ * a transaction that has not committed), the ack waits for that
+ * transaction and then re-evaluates its condition against the new row
+ * version (READ COMMITTED), so the first to commit wins.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/pg_prng.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/timestamp.h"
+
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_ack);
+PG_FUNCTION_INFO_V1(mq_ack_ids);
+PG_FUNCTION_INFO_V1(mq_nack);
+PG_FUNCTION_INFO_V1(mq_extend);
+
+/*
+ * The retry delay after a given attempt: backoff_base * 2^(attempt - 1),
+ * capped at backoff_max, with "equal jitter" (a random point in the upper
+ * half) so that consumers failing together do not retry together.
+ */
+int64
+MqBackoffUsecs(MqQueue *queue, int32 attempt)
+{
+	double		delay = (double) queue->backoff_base;
+	int			i;
+
+	for (i = 1; i < attempt && delay < (double) queue->backoff_max; i++)
+		delay *= 2;
+	if (delay > (double) queue->backoff_max)
+		delay = (double) queue->backoff_max;
+	return (int64) (delay / 2 + pg_prng_double(&pg_global_prng_state) * delay / 2);
+}
+
+/* Parameters $1 msg_id and $2 attempt (nullable), shared by the fenced calls. */
+static void
+mq_fence_args(FunctionCallInfo fcinfo, int idarg, int attemptarg,
+			  Datum *values, char *nulls)
+{
+	MqArgNotNull(fcinfo, idarg, "msg_id");
+	values[0] = PG_GETARG_DATUM(idarg);
+	nulls[0] = ' ';
+	values[1] = PG_ARGISNULL(attemptarg) ? (Datum) 0 : PG_GETARG_DATUM(attemptarg);
+	nulls[1] = PG_ARGISNULL(attemptarg) ? 'n' : ' ';
+}
+
+Datum
+mq_ack(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		values[4];
+	char		nulls[4];
+	bool		acked;
+
+	mq_fence_args(fcinfo, 1, 2, values, nulls);
+	if (!PG_ARGISNULL(3))
+		MqCheckBody(PG_GETARG_DATUM(3), "result");
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[2] = ' ';
+	values[3] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+	nulls[3] = PG_ARGISNULL(3) ? 'n' : ' ';
+
+	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
+			  values, nulls, 0);
+	acked = (SPI_processed > 0);
+	MqEnd(&call);
+	PG_RETURN_BOOL(acked);
+}
+
+Datum
+mq_ack_ids(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		values[2];
+	uint64		row;
+
+	MqArgNotNull(fcinfo, 1, "msg_ids");
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_IDS_RETAIN : MQ_STMT_ACK_IDS,
+			  values, NULL, 0);
+	for (row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[row],
+									   SPI_tuptable->tupdesc, 1, &isnull);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+	}
+	MqEnd(&call);
+	return (Datum) 0;
+}
+
+/*
+ * Give a lease back.  The message becomes visible again after delay (or
+ * the queue's backoff), or, on its last allowed attempt, is dead-lettered
+ * with reason "nack".  Only a leased message (one read and not since
+ * nacked) can be nacked.
+ */
+Datum
+mq_nack(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		values[3];
+	char		nulls[3];
+	int64		delay = -1;
+	TimestampTz now;
+	bool		nacked = false;
+
+	mq_fence_args(fcinfo, 1, 4, values, nulls);
+	if (!PG_ARGISNULL(2))
+		delay = MqIntervalUsecs(PG_GETARG_DATUM(2), "delay", true);
+
+	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	MqExecute(queue, MQ_STMT_NACK_LOCK, values, nulls, 0);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int32		attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc,
+														  1, &isnull));
+
+		now = GetCurrentTimestamp();
+		values[2] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+		nulls[2] = PG_ARGISNULL(3) ? 'n' : ' ';
+		if (attempt >= queue->max_attempts)
+			values[1] = TimestampTzGetDatum(now);
+		else
+		{
+			if (delay < 0)
+				delay = MqBackoffUsecs(queue, attempt);
+			values[1] = TimestampTzGetDatum(MqAddUsecs(now, delay));
+		}
+		nulls[1] = ' ';
+		MqExecute(queue, attempt >= queue->max_attempts ?
+				  MQ_STMT_NACK_DEAD : MQ_STMT_NACK_RETRY, values, nulls, 0);
+		nacked = true;
+	}
+	MqEnd(&call);
+	PG_RETURN_BOOL(nacked);
+}
+
+/*
+ * Extend a valid lease to visibility_timeout from now.  Returns the new
+ * lease end, or NULL if the message is not leased (or not on attempt), or
+ * its lease has already expired.
+ */
+Datum
+mq_extend(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		values[4];
+	char		nulls[4];
+	int64		vt;
+	TimestampTz now;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+
+	mq_fence_args(fcinfo, 1, 3, values, nulls);
+	MqArgNotNull(fcinfo, 2, "visibility_timeout");
+	vt = MqIntervalUsecs(PG_GETARG_DATUM(2), "visibility_timeout", false);
+	now = GetCurrentTimestamp();
+	values[2] = TimestampTzGetDatum(MqAddUsecs(now, vt));
+	values[3] = TimestampTzGetDatum(now);
+	nulls[2] = nulls[3] = ' ';
+
+	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	MqExecute(queue, MQ_STMT_EXTEND, values, nulls, 0);
+	if (SPI_processed > 0)
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	MqEnd(&call);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}

@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * dead.c
+ *	  mq_dead (inspect dead letters) and mq_redrive (put them back).
+ *
+ * Dead letters live in the queue's d_<name> table, apart from the live
+ * messages, so reads never scan them and mq_purge never removes them.
+ * A redrive moves rows back in one statement (DELETE ... RETURNING feeding
+ * an INSERT), keeping each message's msg_id, body and headers and resetting
+ * its attempt; two concurrent redrives of the same message move it once,
+ * since the second DELETE finds the row gone.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "utils/timestamp.h"
+
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_dead);
+PG_FUNCTION_INFO_V1(mq_redrive);
+
+Datum
+mq_dead(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	int32		qty = MqArgQty(fcinfo, 1, 100);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		arg = Int32GetDatum(qty);
+	uint64		row;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	MqExecute(queue, MQ_STMT_DEAD, &arg, NULL, 0);
+	for (row = 0; row < SPI_processed; row++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
+	MqEnd(&call);
+	return (Datum) 0;
+}
+
+/*
+ * Redrive the dead letters listed in msg_ids (all of them when NULL), at
+ * most qty of them (no limit when NULL), oldest first.  Returns how many
+ * were moved back; they are ready at once, on attempt 0.
+ */
+Datum
+mq_redrive(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	uint64		moved;
+
+	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty must be at least 1")));
+	values[0] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[0] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[1] = PG_ARGISNULL(2) ? (Datum) 0 : Int64GetDatum(PG_GETARG_INT32(2));
+	nulls[1] = PG_ARGISNULL(2) ? 'n' : ' ';
+	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+	MqExecute(queue, MQ_STMT_REDRIVE, values, nulls, 0);
+	moved = SPI_processed;
+	MqEnd(&call);
+	PG_RETURN_INT64((int64) moved);
+}

@@ -1,0 +1,131 @@
+/*-------------------------------------------------------------------------
+ *
+ * mq.h
+ *	  Declarations shared by the files of the mq extension.
+ *
+ * Each queue is three ordinary tables in the internal schema "mq":
+ * q_<name> (live messages), d_<name> (dead letters) and a_<name> (acked
+ * messages kept for the retention period).  The catalog table mq.queue
+ * holds one row per queue with its options.  See docs/design.md.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MQ_H
+#define MQ_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+#define MQ_SCHEMA				"mq"
+#define MQ_NAME_MAXLEN			48
+/* largest qty accepted by mq_read, mq_pop and mq_dead */
+#define MQ_MAX_QTY				10000
+/* largest max_attempts accepted by mq_create and mq_alter */
+#define MQ_MAX_ATTEMPTS			1000
+/* intervals above this (100 years) are rejected, which keeps arithmetic safe */
+#define MQ_MAX_INTERVAL_USECS	(INT64CONST(36525) * USECS_PER_DAY)
+
+/* GUCs (mq.c) */
+extern int	mq_max_message_size;
+
+/* Privileges a role may hold on a queue (the owner holds them all). */
+typedef enum MqPrivilege
+{
+	MQ_PRIV_SEND = 1 << 0,
+	MQ_PRIV_READ = 1 << 1,
+	MQ_PRIV_MANAGE = 1 << 2
+} MqPrivilege;
+
+/*
+ * The prepared statements of a queue.  Their SQL lives in stmt.c; each is
+ * prepared the first time a backend uses it on a queue and kept until the
+ * queue's cache entry is invalidated.
+ */
+typedef enum MqStmt
+{
+	MQ_STMT_SEND,
+	MQ_STMT_SEND_BATCH,
+	MQ_STMT_READ,
+	MQ_STMT_POP,
+	MQ_STMT_POP_RETAIN,
+	MQ_STMT_ACK,
+	MQ_STMT_ACK_RETAIN,
+	MQ_STMT_ACK_IDS,
+	MQ_STMT_ACK_IDS_RETAIN,
+	MQ_STMT_NACK_LOCK,
+	MQ_STMT_NACK_RETRY,
+	MQ_STMT_NACK_DEAD,
+	MQ_STMT_EXTEND,
+	MQ_STMT_DEAD,
+	MQ_STMT_REDRIVE,
+	MQ_STMT_STATUS,
+	MQ_STMT_METRICS,
+	MQ_STMT_PURGE,
+	MQ_STMT_EXPIRE,
+	MQ_STMT_RETENTION,
+	MQ_NUM_STMTS
+} MqStmt;
+
+/* A queue as cached by a backend (queue.c). */
+typedef struct MqQueue
+{
+	char		name[MQ_NAME_MAXLEN + 1];	/* hash key */
+	bool		valid;			/* false once invalidated */
+	Oid			relid;			/* OID of the live table q_<name> */
+	Oid			owner;
+	int64		visibility_timeout; /* microseconds */
+	int32		max_attempts;
+	bool		has_retention;
+	int64		retention;		/* microseconds, when has_retention */
+	int64		backoff_base;	/* microseconds */
+	int64		backoff_max;	/* microseconds */
+	bool		unlogged;
+	SPIPlanPtr	plans[MQ_NUM_STMTS];
+} MqQueue;
+
+/*
+ * What a function saves while it runs as the extension owner; see
+ * MqBegin() in queue.c.
+ */
+typedef struct MqCall
+{
+	MqQueue    *queue;
+	Oid			nspid;			/* OID of schema mq */
+	Oid			caller;
+	Oid			save_userid;
+	int			save_sec_context;
+} MqCall;
+
+/* queue.c */
+extern void MqCacheInit(void);
+extern MqQueue *MqBegin(MqCall *call, const char *name, MqPrivilege priv,
+						bool missing_ok);
+extern MqQueue *MqLookup(MqCall *call, const char *name, bool missing_ok);
+extern bool MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
+extern void MqEnd(MqCall *call);
+extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
+					  const char *nulls, long count);
+
+/* stmt.c */
+extern char *MqStmtSql(MqStmt stmt, const char *queue, int *nargs,
+					   const Oid **argtypes);
+extern char *MqTableName(char kind, const char *queue);
+
+/* validate.c */
+extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);
+extern void MqCheckQueueName(const char *name);
+extern void MqArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what);
+extern int64 MqIntervalUsecs(Datum interval, const char *what, bool allow_zero);
+extern int32 MqArgQty(FunctionCallInfo fcinfo, int argno, int32 defval);
+extern int32 MqCheckMaxAttempts(int32 value);
+extern void MqCheckBody(Datum body, const char *what);
+extern void MqCheckHeaders(Datum headers);
+extern TimestampTz MqAddUsecs(TimestampTz ts, int64 usecs);
+
+/* ack.c */
+extern int64 MqBackoffUsecs(MqQueue *queue, int32 attempt);
+
+#endif							/* MQ_H */

@@ -1,0 +1,503 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  The catalog of queues: mq_create, mq_alter, mq_drop, mq_purge, and the
+ *	  per-backend cache every other function goes through.
+ *
+ * Each backend keeps a hash table, keyed by queue name, of the queue's
+ * options and its prepared statements.  An entry is dropped when a relcache
+ * invalidation arrives for the queue's live table: DROP TABLE sends one, and
+ * mq_alter sends one explicitly (CacheInvalidateRelcacheByRelid), so every
+ * backend rereads the options at its next call after the change commits.
+ * Every call also resolves the live table by name in the syscache, so an
+ * entry made for a table created by a transaction that rolled back is never
+ * used.
+ *
+ * The functions run their SQL as the extension owner (the owner of schema
+ * "mq"), after checking the caller's privilege on the queue themselves; the
+ * queue's tables belong to the extension owner, so nobody reaches them
+ * except through these functions (or as a superuser).
+ *
+ * Locking: mq_create inserts the catalog row with ON CONFLICT DO NOTHING, so
+ * two sessions creating the same queue serialise on the catalog's primary
+ * key and the loser returns false.  mq_drop deletes the catalog row first
+ * (a row lock that serialises concurrent drops and alters of one queue) and
+ * then drops the tables, which waits for transactions that are using them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type_d.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_create);
+PG_FUNCTION_INFO_V1(mq_alter);
+PG_FUNCTION_INFO_V1(mq_drop);
+PG_FUNCTION_INFO_V1(mq_purge);
+
+static HTAB *queue_cache = NULL;
+static SPIPlanPtr load_plan = NULL;
+
+static void
+mq_relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	MqQueue    *entry;
+
+	if (queue_cache == NULL)
+		return;
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (relid == InvalidOid || entry->relid == relid)
+			entry->valid = false;
+	}
+}
+
+void
+MqCacheInit(void)
+{
+	CacheRegisterRelcacheCallback(mq_relcache_callback, (Datum) 0);
+}
+
+static void
+mq_free_plans(MqQueue *queue)
+{
+	int			i;
+
+	for (i = 0; i < MQ_NUM_STMTS; i++)
+	{
+		if (queue->plans[i] != NULL)
+			SPI_freeplan(queue->plans[i]);
+		queue->plans[i] = NULL;
+	}
+}
+
+/* The internal schema's OID; its owner is the extension owner. */
+static Oid
+mq_namespace(Oid *owner)
+{
+	Oid			nspid = get_namespace_oid(MQ_SCHEMA, true);
+	HeapTuple	tup;
+
+	if (!OidIsValid(nspid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("schema \"%s\" of extension mq does not exist", MQ_SCHEMA),
+				 errhint("Recreate the extension with DROP EXTENSION mq and CREATE EXTENSION mq.")));
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nspid);
+	*owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return nspid;
+}
+
+/* Read a queue's options from mq.queue into entry; false if no row. */
+static bool
+mq_load_queue(MqQueue *entry)
+{
+	Datum		arg = CStringGetTextDatum(entry->name);
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	if (load_plan == NULL)
+	{
+		Oid			argtype = TEXTOID;
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("SELECT owner::pg_catalog.oid, visibility_timeout,"
+						   " max_attempts, retention, backoff_base,"
+						   " backoff_max, unlogged FROM mq.queue"
+						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+						   1, &argtype);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		load_plan = plan;
+	}
+	if (SPI_execute_plan(load_plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the catalog of queues");
+	if (SPI_processed == 0)
+		return false;
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	entry->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+	entry->visibility_timeout =
+		MqIntervalUsecs(SPI_getbinval(tup, desc, 2, &isnull), "visibility_timeout", false);
+	entry->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	entry->has_retention = !isnull;
+	entry->retention = isnull ? 0 : MqIntervalUsecs(d, "retention", true);
+	entry->backoff_base =
+		MqIntervalUsecs(SPI_getbinval(tup, desc, 5, &isnull), "backoff_base", true);
+	entry->backoff_max =
+		MqIntervalUsecs(SPI_getbinval(tup, desc, 6, &isnull), "backoff_max", true);
+	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	return true;
+}
+
+/*
+ * Start a call on a queue: connect to SPI, switch to the extension owner,
+ * find the queue and check that the caller holds priv on it.  Returns NULL
+ * for a queue that does not exist when missing_ok, else raises 42704.
+ * Every successful MqBegin is paired with MqEnd; on error, transaction
+ * abort restores the user id and releases SPI.
+ */
+MqQueue *
+MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
+{
+	Oid			extowner;
+
+	call->caller = GetUserId();
+	call->queue = NULL;
+	call->nspid = mq_namespace(&extowner);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&call->save_userid, &call->save_sec_context);
+	SetUserIdAndSecContext(extowner,
+						   call->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+
+	if (name == NULL)
+		return NULL;
+	call->queue = MqLookup(call, name, missing_ok);
+	if (call->queue != NULL && !MqHasPrivilege(call, call->queue, priv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for queue \"%s\"", name),
+				 errdetail("The %s privilege is required.",
+						   priv == MQ_PRIV_SEND ? "send" :
+						   priv == MQ_PRIV_READ ? "read" : "manage")));
+	return call->queue;
+}
+
+/*
+ * Find a queue in the cache, (re)loading it from the catalog if needed.
+ * Needs an MqBegin'd call.  Returns NULL for an unknown queue when
+ * missing_ok, else raises 42704.
+ */
+MqQueue *
+MqLookup(MqCall *call, const char *name, bool missing_ok)
+{
+	Oid			relid;
+	MqQueue    *entry = NULL;
+	bool		found;
+
+	if (queue_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = MQ_NAME_MAXLEN + 1;
+		ctl.entrysize = sizeof(MqQueue);
+		queue_cache = hash_create("mq queues", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+
+	relid = get_relname_relid(psprintf("q_%s", name), call->nspid);
+	if (OidIsValid(relid))
+	{
+		entry = hash_search(queue_cache, name, HASH_ENTER, &found);
+		if (!found)
+		{
+			memset(entry->plans, 0, sizeof(entry->plans));
+			entry->valid = false;
+		}
+		if (!entry->valid || entry->relid != relid)
+		{
+			mq_free_plans(entry);
+			entry->relid = relid;
+			entry->valid = mq_load_queue(entry);
+			if (!entry->valid)
+				entry = NULL;
+		}
+	}
+	if (entry == NULL && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("queue \"%s\" does not exist", name),
+				 errhint("Create it with mq_create().")));
+	return entry;
+}
+
+/* Does the caller hold priv on queue?  Superusers and the owner hold all. */
+bool
+MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
+{
+	return superuser_arg(call->caller) || has_privs_of_role(call->caller, queue->owner);
+}
+
+void
+MqEnd(MqCall *call)
+{
+	SetUserIdAndSecContext(call->save_userid, call->save_sec_context);
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed");
+}
+
+/* Run one of a queue's statements, preparing it on first use. */
+int
+MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
+{
+	int			rc;
+
+	if (queue->plans[stmt] == NULL)
+	{
+		int			nargs;
+		const Oid  *argtypes;
+		const char *sql = MqStmtSql(stmt, queue->name, &nargs, &argtypes);
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		queue->plans[stmt] = plan;
+	}
+	rc = SPI_execute_plan(queue->plans[stmt], values, nulls, false, count);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
+static void
+mq_check_backoff(int64 base, int64 max)
+{
+	if (max < base)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("backoff_max must not be less than backoff_base")));
+}
+
+static void
+mq_create_tables(const char *name, bool unlogged)
+{
+	const char *persistence = unlogged ? "UNLOGGED" : "";
+	char	   *sql;
+
+	sql = psprintf("CREATE %1$s TABLE %2$s ("
+				   " msg_id pg_catalog.int8 GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+				   " visible_at pg_catalog.timestamptz NOT NULL,"
+				   " attempt pg_catalog.int4 NOT NULL DEFAULT 0,"
+				   " enqueued_at pg_catalog.timestamptz NOT NULL,"
+				   " lease_expires_at pg_catalog.timestamptz,"
+				   " body pg_catalog.jsonb NOT NULL,"
+				   " headers pg_catalog.jsonb,"
+				   " last_error pg_catalog.text)"
+				   " WITH (autovacuum_vacuum_scale_factor = 0.01,"
+				   " autovacuum_vacuum_insert_scale_factor = 0.01);"
+				   "CREATE INDEX %3$s ON %2$s (visible_at, msg_id);"
+				   "CREATE %1$s TABLE %4$s ("
+				   " msg_id pg_catalog.int8 PRIMARY KEY,"
+				   " attempt pg_catalog.int4 NOT NULL,"
+				   " enqueued_at pg_catalog.timestamptz NOT NULL,"
+				   " dead_at pg_catalog.timestamptz NOT NULL,"
+				   " reason pg_catalog.text NOT NULL,"
+				   " last_error pg_catalog.text,"
+				   " body pg_catalog.jsonb NOT NULL,"
+				   " headers pg_catalog.jsonb);"
+				   "CREATE INDEX %5$s ON %4$s (dead_at, msg_id);"
+				   "CREATE %1$s TABLE %6$s ("
+				   " msg_id pg_catalog.int8 PRIMARY KEY,"
+				   " attempt pg_catalog.int4 NOT NULL,"
+				   " enqueued_at pg_catalog.timestamptz NOT NULL,"
+				   " acked_at pg_catalog.timestamptz NOT NULL,"
+				   " result pg_catalog.jsonb);"
+				   "CREATE INDEX %7$s ON %6$s (acked_at)",
+				   persistence,
+				   MqTableName('q', name),
+				   quote_identifier(psprintf("q_%s_visible", name)),
+				   MqTableName('d', name),
+				   quote_identifier(psprintf("d_%s_dead_at", name)),
+				   MqTableName('a', name),
+				   quote_identifier(psprintf("a_%s_acked_at", name)));
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the tables of queue \"%s\"", name);
+}
+
+Datum
+mq_create(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	Datum		values[8];
+	char		nulls[8];
+	Oid			argtypes[8] = {TEXTOID, OIDOID, INTERVALOID, INT4OID,
+	INTERVALOID, INTERVALOID, INTERVALOID, BOOLOID};
+	bool		created;
+
+	MqArgNotNull(fcinfo, 1, "visibility_timeout");
+	MqArgNotNull(fcinfo, 2, "max_attempts");
+	MqArgNotNull(fcinfo, 4, "backoff_base");
+	MqArgNotNull(fcinfo, 5, "backoff_max");
+	MqArgNotNull(fcinfo, 6, "unlogged");
+	MqIntervalUsecs(PG_GETARG_DATUM(1), "visibility_timeout", false);
+	MqCheckMaxAttempts(PG_GETARG_INT32(2));
+	mq_check_backoff(MqIntervalUsecs(PG_GETARG_DATUM(4), "backoff_base", true),
+					 MqIntervalUsecs(PG_GETARG_DATUM(5), "backoff_max", true));
+
+	memset(nulls, ' ', sizeof(nulls));
+	/* a zero retention means none */
+	if (PG_ARGISNULL(3) || MqIntervalUsecs(PG_GETARG_DATUM(3), "retention", true) == 0)
+		nulls[4] = 'n';
+
+	MqBegin(&call, NULL, 0, true);
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = ObjectIdGetDatum(call.caller);
+	values[2] = PG_GETARG_DATUM(1);
+	values[3] = PG_GETARG_DATUM(2);
+	values[4] = nulls[4] == 'n' ? (Datum) 0 : PG_GETARG_DATUM(3);
+	values[5] = PG_GETARG_DATUM(4);
+	values[6] = PG_GETARG_DATUM(5);
+	values[7] = PG_GETARG_DATUM(6);
+
+	if (SPI_execute_with_args("INSERT INTO mq.queue (queue_name, owner,"
+							  " visibility_timeout, max_attempts, retention,"
+							  " backoff_base, backoff_max, unlogged)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+							  " ON CONFLICT (queue_name) DO NOTHING",
+							  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into the catalog of queues");
+	created = (SPI_processed == 1);
+	if (created)
+		mq_create_tables(name, PG_GETARG_BOOL(6));
+
+	MqEnd(&call);
+	PG_RETURN_BOOL(created);
+}
+
+/*
+ * Arguments that are NULL leave their option as it is.  A zero retention
+ * turns retention off.
+ */
+Datum
+mq_alter(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		values[8];
+	char		nulls[8];
+	Oid			argtypes[8] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID,
+	INTERVALOID, INTERVALOID, BOOLOID, BOOLOID};
+	int			i;
+	bool		unlogged;
+
+	if (!PG_ARGISNULL(1))
+		MqIntervalUsecs(PG_GETARG_DATUM(1), "visibility_timeout", false);
+	if (!PG_ARGISNULL(2))
+		MqCheckMaxAttempts(PG_GETARG_INT32(2));
+
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+
+	mq_check_backoff(PG_ARGISNULL(4) ? queue->backoff_base :
+					 MqIntervalUsecs(PG_GETARG_DATUM(4), "backoff_base", true),
+					 PG_ARGISNULL(5) ? queue->backoff_max :
+					 MqIntervalUsecs(PG_GETARG_DATUM(5), "backoff_max", true));
+	unlogged = PG_ARGISNULL(6) ? queue->unlogged : PG_GETARG_BOOL(6);
+
+	values[0] = CStringGetTextDatum(name);
+	nulls[0] = ' ';
+	for (i = 1; i <= 6; i++)
+	{
+		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+	}
+	values[7] = BoolGetDatum(!PG_ARGISNULL(3));
+	nulls[7] = ' ';
+	if (!PG_ARGISNULL(3) && MqIntervalUsecs(PG_GETARG_DATUM(3), "retention", true) == 0)
+		nulls[3] = 'n';
+
+	if (SPI_execute_with_args("UPDATE mq.queue SET"
+							  " visibility_timeout = COALESCE($2, visibility_timeout),"
+							  " max_attempts = COALESCE($3, max_attempts),"
+							  " retention = CASE WHEN $8 THEN $4 ELSE retention END,"
+							  " backoff_base = COALESCE($5, backoff_base),"
+							  " backoff_max = COALESCE($6, backoff_max),"
+							  " unlogged = COALESCE($7, unlogged)"
+							  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+							  8, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update the catalog of queues");
+
+	if (unlogged != queue->unlogged)
+	{
+		const char *set = unlogged ? "UNLOGGED" : "LOGGED";
+
+		if (SPI_execute(psprintf("ALTER TABLE %s SET %s; ALTER TABLE %s SET %s;"
+								 " ALTER TABLE %s SET %s",
+								 MqTableName('q', name), set,
+								 MqTableName('d', name), set,
+								 MqTableName('a', name), set),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not alter the tables of queue \"%s\"", name);
+	}
+
+	/* every backend (this one included) rereads the options */
+	CacheInvalidateRelcacheByRelid(queue->relid);
+
+	MqEnd(&call);
+	PG_RETURN_VOID();
+}
+
+Datum
+mq_drop(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	MqQueue    *queue;
+	Oid			argtype = TEXTOID;
+	Datum		arg = CStringGetTextDatum(name);
+	bool		dropped = false;
+
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, true);
+	if (queue != NULL)
+	{
+		if (SPI_execute_with_args("DELETE FROM mq.queue"
+								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete from the catalog of queues");
+		/* a concurrent mq_drop that committed first leaves nothing to drop */
+		dropped = (SPI_processed == 1);
+		if (dropped &&
+			SPI_execute(psprintf("DROP TABLE %s, %s, %s",
+								 MqTableName('q', name), MqTableName('d', name),
+								 MqTableName('a', name)),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not drop the tables of queue \"%s\"", name);
+	}
+	MqEnd(&call);
+	PG_RETURN_BOOL(dropped);
+}
+
+Datum
+mq_purge(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqCall		call;
+	MqQueue    *queue;
+	uint64		removed;
+
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+	MqExecute(queue, MQ_STMT_PURGE, NULL, NULL, 0);
+	removed = SPI_processed;
+	MqEnd(&call);
+	PG_RETURN_INT64((int64) removed);
+}

@@ -1,0 +1,106 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  mq_status (where one message is) and mq_metrics (counts per queue).
+ *
+ * Both read with the statement's snapshot, so a message moving between a
+ * queue's tables at the same moment is seen in exactly one of them.  They
+ * take no row locks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_status);
+PG_FUNCTION_INFO_V1(mq_metrics);
+
+Datum
+mq_status(PG_FUNCTION_ARGS)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MqCall		call;
+	MqQueue    *queue;
+	Datum		values[3];
+
+	MqArgNotNull(fcinfo, 1, "msg_id");
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	values[2] = Int32GetDatum(queue->max_attempts);
+	MqExecute(queue, MQ_STMT_STATUS, values, NULL, 1);
+	if (SPI_processed > 0)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+	MqEnd(&call);
+	return (Datum) 0;
+}
+
+/* One result row of mq_metrics for queue. */
+static void
+mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now)
+{
+	Datum		args[2];
+	Datum		values[7];
+	bool		nulls[7];
+	int			i;
+
+	args[0] = TimestampTzGetDatum(now);
+	args[1] = Int32GetDatum(queue->max_attempts);
+	MqExecute(queue, MQ_STMT_METRICS, args, NULL, 0);
+
+	values[0] = CStringGetTextDatum(queue->name);
+	nulls[0] = false;
+	for (i = 1; i < 7; i++)
+		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  i, &nulls[i]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Counts for one queue, or for every queue the caller may read when queue
+ * is NULL.
+ */
+Datum
+mq_metrics(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = PG_ARGISNULL(0) ? NULL : MqArgQueueName(fcinfo, 0);
+	TimestampTz now = GetCurrentTimestamp();
+	MqCall		call;
+	MqQueue    *queue;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	if (queue != NULL)
+		mq_metrics_row(rsinfo, queue, now);
+	else
+	{
+		char	  **names;
+		uint64		n,
+					i;
+
+		if (SPI_execute("SELECT queue_name FROM mq.queue ORDER BY queue_name",
+						true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the catalog of queues");
+		n = SPI_processed;
+		names = palloc(sizeof(char *) * (n + 1));
+		for (i = 0; i < n; i++)
+			names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		for (i = 0; i < n; i++)
+		{
+			queue = MqLookup(&call, names[i], true);
+			if (queue != NULL && MqHasPrivilege(&call, queue, MQ_PRIV_READ))
+				mq_metrics_row(rsinfo, queue, now);
+		}
+	}
+	MqEnd(&call);
+	return (Datum) 0;
+}

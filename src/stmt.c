@@ -1,0 +1,225 @@
+/*-------------------------------------------------------------------------
+ *
+ * stmt.c
+ *	  The SQL of every statement mq runs against a queue's tables.
+ *
+ * The statements run as the extension owner, whatever the caller's
+ * search_path, so every table, function, type and operator in them is
+ * schema-qualified.  In the texts, %1$s is the live table, %2$s the dead
+ * letter table and %3$s the table of retained (acked) messages; queue.c
+ * fills them in with quoted names and prepares each statement once per
+ * backend and queue.  All values are parameters.
+ *
+ * Reads walk the index on (visible_at, msg_id) from its start up to "now",
+ * so only messages that are visible are touched; see docs/design.md.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#include "mq.h"
+
+#define EQ " OPERATOR(pg_catalog.=) "
+#define LE " OPERATOR(pg_catalog.<=) "
+#define LT " OPERATOR(pg_catalog.<) "
+#define GT " OPERATOR(pg_catalog.>) "
+#define GE " OPERATOR(pg_catalog.>=) "
+
+/* the messages a read may lease: visible now ($1) and not exhausted ($2) */
+#define READABLE \
+	"SELECT msg_id, visible_at FROM %1$s" \
+	" WHERE visible_at" LE "$1 AND attempt" LT "$2" \
+	" ORDER BY visible_at, msg_id LIMIT $3 FOR UPDATE SKIP LOCKED"
+
+/* a message, fenced by attempt ($2) when one is given */
+#define ONE_MESSAGE \
+	"msg_id" EQ "$1 AND ($2 IS NULL OR attempt" EQ "$2)"
+
+#define POP_SQL(retain) \
+	"WITH c AS (" READABLE "), " \
+	"m AS (DELETE FROM %1$s m USING c WHERE m.msg_id" EQ "c.msg_id" \
+	" RETURNING m.msg_id, m.attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
+	" m.enqueued_at, m.body, m.headers, c.visible_at AS v)" \
+	retain \
+	" SELECT msg_id, attempt, enqueued_at, NULL::pg_catalog.timestamptz," \
+	" body, headers FROM m ORDER BY v, msg_id"
+
+#define RETAIN_POPPED \
+	", r AS (INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at)" \
+	" SELECT msg_id, attempt, enqueued_at, $1 FROM m)"
+
+typedef struct MqStmtDef
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[4];
+} MqStmtDef;
+
+static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
+	[MQ_STMT_SEND] = {
+		"INSERT INTO %1$s (visible_at, enqueued_at, body, headers)"
+		" VALUES ($1, $4, $2, $3) RETURNING msg_id",
+		4, {TIMESTAMPTZOID, JSONBOID, JSONBOID, TIMESTAMPTZOID}
+	},
+	[MQ_STMT_SEND_BATCH] = {
+		"INSERT INTO %1$s (visible_at, enqueued_at, body, headers)"
+		" SELECT $1, $4, b.body, $3"
+		" FROM pg_catalog.unnest($2) WITH ORDINALITY AS b(body, n)"
+		" ORDER BY b.n RETURNING msg_id",
+		4, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBOID, TIMESTAMPTZOID}
+	},
+	[MQ_STMT_READ] = {
+		"WITH c AS (" READABLE "), "
+		"u AS (UPDATE %1$s m SET attempt = m.attempt OPERATOR(pg_catalog.+) 1,"
+		" visible_at = $4, lease_expires_at = $4"
+		" FROM c WHERE m.msg_id" EQ "c.msg_id"
+		" RETURNING m.msg_id, m.attempt, m.enqueued_at, m.lease_expires_at,"
+		" m.body, m.headers, c.visible_at AS v)"
+		" SELECT msg_id, attempt, enqueued_at, lease_expires_at, body, headers"
+		" FROM u ORDER BY v, msg_id",
+		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}
+	},
+	[MQ_STMT_POP] = {
+		POP_SQL(""),
+		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+	},
+	[MQ_STMT_POP_RETAIN] = {
+		POP_SQL(RETAIN_POPPED),
+		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+	},
+	[MQ_STMT_ACK] = {
+		"DELETE FROM %1$s WHERE " ONE_MESSAGE " RETURNING msg_id",
+		2, {INT8OID, INT4OID}
+	},
+	[MQ_STMT_ACK_RETAIN] = {
+		"WITH m AS (DELETE FROM %1$s WHERE " ONE_MESSAGE
+		" RETURNING msg_id, attempt, enqueued_at)"
+		" INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at, result)"
+		" SELECT msg_id, attempt, enqueued_at, $3, $4 FROM m RETURNING msg_id",
+		4, {INT8OID, INT4OID, TIMESTAMPTZOID, JSONBOID}
+	},
+	[MQ_STMT_ACK_IDS] = {
+		"DELETE FROM %1$s WHERE msg_id" EQ "ANY ($1) RETURNING msg_id",
+		1, {INT8ARRAYOID}
+	},
+	[MQ_STMT_ACK_IDS_RETAIN] = {
+		"WITH m AS (DELETE FROM %1$s WHERE msg_id" EQ "ANY ($1)"
+		" RETURNING msg_id, attempt, enqueued_at)"
+		" INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at)"
+		" SELECT msg_id, attempt, enqueued_at, $2 FROM m RETURNING msg_id",
+		2, {INT8ARRAYOID, TIMESTAMPTZOID}
+	},
+	[MQ_STMT_NACK_LOCK] = {
+		"SELECT attempt FROM %1$s WHERE " ONE_MESSAGE
+		" AND lease_expires_at IS NOT NULL FOR UPDATE",
+		2, {INT8OID, INT4OID}
+	},
+	[MQ_STMT_NACK_RETRY] = {
+		"UPDATE %1$s SET visible_at = $2, lease_expires_at = NULL,"
+		" last_error = COALESCE($3, last_error) WHERE msg_id" EQ "$1",
+		3, {INT8OID, TIMESTAMPTZOID, TEXTOID}
+	},
+	[MQ_STMT_NACK_DEAD] = {
+		"WITH m AS (DELETE FROM %1$s WHERE msg_id" EQ "$1"
+		" RETURNING msg_id, attempt, enqueued_at, last_error, body, headers)"
+		" INSERT INTO %2$s (msg_id, attempt, enqueued_at, dead_at, reason,"
+		" last_error, body, headers)"
+		" SELECT msg_id, attempt, enqueued_at, $2, 'nack',"
+		" COALESCE($3, last_error), body, headers FROM m",
+		3, {INT8OID, TIMESTAMPTZOID, TEXTOID}
+	},
+	[MQ_STMT_EXTEND] = {
+		"UPDATE %1$s SET visible_at = $3, lease_expires_at = $3"
+		" WHERE " ONE_MESSAGE " AND lease_expires_at" GT "$4"
+		" RETURNING lease_expires_at",
+		4, {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	},
+	[MQ_STMT_DEAD] = {
+		"SELECT msg_id, attempt, enqueued_at, dead_at, reason, last_error,"
+		" body, headers FROM %2$s ORDER BY dead_at, msg_id LIMIT $1",
+		1, {INT4OID}
+	},
+	[MQ_STMT_REDRIVE] = {
+		"WITH m AS (DELETE FROM %2$s WHERE msg_id" EQ "ANY (ARRAY("
+		"SELECT msg_id FROM %2$s WHERE ($1 IS NULL OR msg_id" EQ "ANY ($1))"
+		" ORDER BY dead_at, msg_id LIMIT $2))"
+		" RETURNING msg_id, enqueued_at, body, headers, last_error)"
+		" INSERT INTO %1$s (msg_id, visible_at, attempt, enqueued_at, body,"
+		" headers, last_error)"
+		" SELECT msg_id, $3, 0, enqueued_at, body, headers, last_error FROM m",
+		3, {INT8ARRAYOID, INT8OID, TIMESTAMPTZOID}
+	},
+	[MQ_STMT_STATUS] = {
+		"SELECT CASE WHEN visible_at" GT "$2 THEN"
+		" CASE WHEN lease_expires_at IS NULL THEN 'delayed' ELSE 'in_flight' END"
+		" WHEN attempt" LT "$3 THEN 'ready' ELSE 'in_flight' END,"
+		" attempt, enqueued_at, NULL::pg_catalog.timestamptz,"
+		" NULL::pg_catalog.jsonb, last_error FROM %1$s WHERE msg_id" EQ "$1"
+		" UNION ALL SELECT 'done', attempt, enqueued_at, acked_at, result, NULL"
+		" FROM %3$s WHERE msg_id" EQ "$1"
+		" UNION ALL SELECT 'dead', attempt, enqueued_at, NULL, NULL, last_error"
+		" FROM %2$s WHERE msg_id" EQ "$1",
+		3, {INT8OID, TIMESTAMPTZOID, INT4OID}
+	},
+	[MQ_STMT_METRICS] = {
+		"SELECT pg_catalog.count(*) FILTER (WHERE visible_at" LE "$1"
+		"  AND attempt" LT "$2),"
+		" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1"
+		"  AND lease_expires_at IS NULL),"
+		" pg_catalog.count(*) FILTER (WHERE (visible_at" GT "$1"
+		"  AND lease_expires_at IS NOT NULL)"
+		"  OR (visible_at" LE "$1 AND attempt" GE "$2)),"
+		" (SELECT pg_catalog.count(*) FROM %2$s),"
+		" (SELECT pg_catalog.count(*) FROM %3$s),"
+		" $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at)"
+		"  FILTER (WHERE visible_at" LE "$1 AND attempt" LT "$2)"
+		" FROM %1$s",
+		2, {TIMESTAMPTZOID, INT4OID}
+	},
+	[MQ_STMT_PURGE] = {
+		"DELETE FROM %1$s",
+		0, {0}
+	},
+};
+
+/*
+ * The SQL text of a statement for a queue, and its parameter types.  The
+ * placeholders are expanded here rather than by snprintf, which insists that
+ * every positional argument be used.
+ */
+char *
+MqStmtSql(MqStmt stmt, const char *queue, int *nargs, const Oid **argtypes)
+{
+	const char *p = stmt_defs[stmt].sql;
+	StringInfoData buf;
+
+	Assert(stmt >= 0 && stmt < MQ_NUM_STMTS);
+	initStringInfo(&buf);
+	while (*p)
+	{
+		if (p[0] == '%' && p[1] >= '1' && p[1] <= '3' && p[2] == '$' && p[3] == 's')
+		{
+			appendStringInfoString(&buf, MqTableName("qda"[p[1] - '1'], queue));
+			p += 4;
+		}
+		else
+			appendStringInfoChar(&buf, *p++);
+	}
+	*nargs = stmt_defs[stmt].nargs;
+	*argtypes = stmt_defs[stmt].argtypes;
+	return buf.data;
+}
+
+/*
+ * The schema-qualified, quoted name of one of a queue's tables: kind 'q'
+ * (live), 'd' (dead letters) or 'a' (retained acks).
+ */
+char *
+MqTableName(char kind, const char *queue)
+{
+	return quote_qualified_identifier(MQ_SCHEMA, psprintf("%c_%s", kind, queue));
+}

@@ -1,0 +1,163 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Checks of user input, shared by every SQL-callable function.
+ *
+ * Every check here runs before any SQL is built or executed, so a bad call
+ * fails with its SQLSTATE and changes nothing.  No locks are taken.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "common/int.h"
+#include "datatype/timestamp.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "mq.h"
+
+/*
+ * A queue name is 1 to MQ_NAME_MAXLEN characters of ASCII letters, digits,
+ * '_' and '-'.  Names are case-sensitive.  Since the name becomes part of
+ * table names, nothing else may pass.
+ */
+void
+MqCheckQueueName(const char *name)
+{
+	size_t		len = strlen(name);
+	const char *p;
+
+	if (len == 0 || len > MQ_NAME_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid queue name"),
+				 errdetail("A queue name must be 1 to %d characters long.",
+						   MQ_NAME_MAXLEN)));
+
+	for (p = name; *p; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid queue name"),
+					 errdetail("A queue name may contain only ASCII letters, digits, \"_\" and \"-\".")));
+	}
+}
+
+/* Fetch and check the queue name argument. */
+char *
+MqArgQueueName(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *name;
+
+	MqArgNotNull(fcinfo, argno, "queue");
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	MqCheckQueueName(name);
+	return name;
+}
+
+void
+MqArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+}
+
+/*
+ * Convert an interval to microseconds.  A month counts as 30 days.  Negative
+ * intervals (and zero, unless allowed) and intervals over 100 years are
+ * rejected.
+ */
+int64
+MqIntervalUsecs(Datum interval, const char *what, bool allow_zero)
+{
+	Interval   *iv = DatumGetIntervalP(interval);
+	int64		usecs;
+	int64		days;
+
+	days = (int64) iv->month * DAYS_PER_MONTH + iv->day;
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &usecs) ||
+		pg_add_s64_overflow(usecs, iv->time, &usecs) ||
+		usecs > MQ_MAX_INTERVAL_USECS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not exceed 100 years", what)));
+	if (usecs < 0 || (usecs == 0 && !allow_zero))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be %s zero", what,
+						allow_zero ? "greater than or equal to" : "greater than")));
+	return usecs;
+}
+
+/* Fetch and check a qty argument; NULL means defval. */
+int32
+MqArgQty(FunctionCallInfo fcinfo, int argno, int32 defval)
+{
+	int32		qty = PG_ARGISNULL(argno) ? defval : PG_GETARG_INT32(argno);
+
+	if (qty < 1 || qty > MQ_MAX_QTY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("qty must be between 1 and %d", MQ_MAX_QTY)));
+	return qty;
+}
+
+int32
+MqCheckMaxAttempts(int32 value)
+{
+	if (value < 1 || value > MQ_MAX_ATTEMPTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_attempts must be between 1 and %d", MQ_MAX_ATTEMPTS)));
+	return value;
+}
+
+/*
+ * A body must fit in mq.max_message_size.  The size is the stored (jsonb)
+ * size before compression, read from the varlena header without detoasting.
+ */
+void
+MqCheckBody(Datum body, const char *what)
+{
+	Size		size = toast_raw_datum_size(body);
+
+	if (size > (Size) mq_max_message_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s is too large", what),
+				 errdetail("The message is %zu bytes; mq.max_message_size is %d bytes.",
+						   size, mq_max_message_size)));
+}
+
+/* Headers are NULL or a JSON object. */
+void
+MqCheckHeaders(Datum headers)
+{
+	Jsonb	   *jb = DatumGetJsonbP(headers);
+
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers must be a JSON object")));
+	MqCheckBody(headers, "headers");
+}
+
+/* ts + usecs, where usecs has passed MqIntervalUsecs. */
+TimestampTz
+MqAddUsecs(TimestampTz ts, int64 usecs)
+{
+	TimestampTz result;
+
+	if (pg_add_s64_overflow(ts, usecs, &result) || !IS_VALID_TIMESTAMP(result))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	return result;
+}
