@@ -24,11 +24,17 @@ include $(PGXS)
 # PGXS looks for Perl tests in t/; ours are in test/t.
 PROVE_TESTS = test/t/*.pl
 
-.PHONY: pgtap test demo bench
+.PHONY: installcheck-regress installcheck-isolation installcheck-tap test demo
 
-# pgTAP contract tests, against the server the environment points at
-pgtap:
-	pg_prove --ext .sql test/pgtap/
+# The kinds of tests one at a time (installcheck runs all three).
+installcheck-regress:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+
+installcheck-isolation:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+
+installcheck-tap:
+	$(prove_installcheck)
 
 # The two commands of the README: everything from a fresh Debian machine.
 test:
