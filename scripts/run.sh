@@ -54,8 +54,17 @@ build_install
 
 case "$mode" in
 	test)
-		as_postgres pg_virtualenv -o shared_preload_libraries=mq \
-			bash scripts/test-suite.sh
+		summary=$(mktemp /tmp/mq-summary.XXXXXX)
+		chmod 666 "$summary"
+		rc=0
+		as_postgres env MQ_SUMMARY_FILE="$summary" \
+			pg_virtualenv -o shared_preload_libraries=mq \
+			bash scripts/test-suite.sh || rc=$?
+		# the summary last, after whatever the server log printed
+		echo
+		cat "$summary"
+		rm -f "$summary"
+		exit $rc
 		;;
 	demo)
 		as_postgres bash scripts/demo.sh

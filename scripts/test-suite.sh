@@ -34,8 +34,10 @@ for k in regress isolation pgtap perl; do
 	[ -n "${status[$k]:-}" ] && summary+=" $k ${status[$k]};"
 done
 if [ $failed -eq 0 ]; then
-	echo "$summary result PASS"
+	summary+=" result PASS"
 else
-	echo "$summary result FAIL"
+	summary+=" result FAIL"
 fi
+echo "$summary"
+[ -n "${MQ_SUMMARY_FILE:-}" ] && echo "$summary" >"$MQ_SUMMARY_FILE"
 exit $failed
