@@ -264,7 +264,13 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 		const char *sql = MqStmtSql(stmt, queue->name, &nargs, &argtypes);
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		/*
+		 * Always the generic plan: the statements are written so that it is
+		 * the right one (see stmt.c), and a LIMIT $n would otherwise make the
+		 * plan cache replan every call.
+		 */
+		plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes,
+								  CURSOR_OPT_GENERIC_PLAN);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
 				 SPI_result_code_string(SPI_result));

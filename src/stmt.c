@@ -39,14 +39,27 @@
 #define ONE_MESSAGE \
 	"msg_id" EQ "$1 AND ($2 IS NULL OR attempt" EQ "$2)"
 
+/*
+ * The rows a statement picked in CTE c.  Written as = ANY (ARRAY(...)) so that
+ * even a generic plan fetches them through the primary key; a join with c
+ * would let the planner choose a merge join that walks the whole index.
+ */
+#define LEASED_BY_C \
+	"msg_id" EQ "ANY (ARRAY(SELECT msg_id FROM c))"
+
+/* ... returned in the order the read picked them */
+#define IN_READ_ORDER(cte) \
+	" FROM " cte " JOIN c ON " cte ".msg_id" EQ "c.msg_id" \
+	" ORDER BY c.visible_at, c.msg_id"
+
 #define POP_SQL(retain) \
 	"WITH c AS (" READABLE "), " \
-	"m AS (DELETE FROM %1$s m USING c WHERE m.msg_id" EQ "c.msg_id" \
-	" RETURNING m.msg_id, m.attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
-	" m.enqueued_at, m.body, m.headers, c.visible_at AS v)" \
+	"m AS (DELETE FROM %1$s WHERE " LEASED_BY_C \
+	" RETURNING msg_id, attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
+	" enqueued_at, body, headers)" \
 	retain \
-	" SELECT msg_id, attempt, enqueued_at, NULL::pg_catalog.timestamptz," \
-	" body, headers FROM m ORDER BY v, msg_id"
+	" SELECT m.msg_id, m.attempt, m.enqueued_at, NULL::pg_catalog.timestamptz," \
+	" m.body, m.headers" IN_READ_ORDER("m")
 
 #define RETAIN_POPPED \
 	", r AS (INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at)" \
@@ -74,13 +87,11 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	},
 	[MQ_STMT_READ] = {
 		"WITH c AS (" READABLE "), "
-		"u AS (UPDATE %1$s m SET attempt = m.attempt OPERATOR(pg_catalog.+) 1,"
-		" visible_at = $4, lease_expires_at = $4"
-		" FROM c WHERE m.msg_id" EQ "c.msg_id"
-		" RETURNING m.msg_id, m.attempt, m.enqueued_at, m.lease_expires_at,"
-		" m.body, m.headers, c.visible_at AS v)"
-		" SELECT msg_id, attempt, enqueued_at, lease_expires_at, body, headers"
-		" FROM u ORDER BY v, msg_id",
+		"u AS (UPDATE %1$s SET attempt = attempt OPERATOR(pg_catalog.+) 1,"
+		" visible_at = $4, lease_expires_at = $4 WHERE " LEASED_BY_C
+		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers)"
+		" SELECT u.msg_id, u.attempt, u.enqueued_at, u.lease_expires_at, u.body,"
+		" u.headers" IN_READ_ORDER("u"),
 		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_POP] = {
