@@ -25,6 +25,15 @@ CREATE TABLE mq.queue (
 );
 SELECT pg_catalog.pg_extension_config_dump('mq.queue', '');
 
+-- Privileges on queues given by mq_grant (the owner holds them all).
+CREATE TABLE mq.grant (
+	queue_name			text COLLATE "C" NOT NULL,
+	grantee				regrole NOT NULL,
+	privilege			text NOT NULL CHECK (privilege IN ('send', 'read', 'manage')),
+	PRIMARY KEY (queue_name, grantee, privilege)
+);
+SELECT pg_catalog.pg_extension_config_dump('mq.grant', '');
+
 CREATE TYPE mq_message AS (
 	msg_id				bigint,
 	attempt				integer,
@@ -73,6 +82,14 @@ AS 'MODULE_PATHNAME', 'mq_drop' LANGUAGE C VOLATILE;
 CREATE FUNCTION mq_purge(queue text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mq_purge' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_grant(queue text, role regrole, privilege text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_grant' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_revoke(queue text, role regrole, privilege text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_revoke' LANGUAGE C VOLATILE;
 
 -- Producers
 

@@ -50,6 +50,48 @@ SELECT mq_send('team_q', '{"from": "bob"}') > 0 AS sent;
 SELECT body FROM mq_pop('team_q');
 RESET ROLE;
 
+-- grants: each privilege opens exactly its functions
+SET ROLE mq_alice;
+SELECT mq_grant('alice_q', 'mq_bob', 'send');
+SELECT mq_grant('alice_q', 'mq_bob', 'send');       -- already granted: false
+RESET ROLE;
+SET ROLE mq_bob;
+SELECT mq_send('alice_q', '{"from": "bob"}') AS bob_msg \gset
+SELECT mq_read('alice_q');
+SELECT mq_purge('alice_q');
+SELECT mq_grant('alice_q', 'mq_bob', 'read');       -- only manage may grant
+RESET ROLE;
+SET ROLE mq_alice;
+SELECT mq_grant('alice_q', 'mq_team', 'read');      -- bob reads as a member of mq_team
+RESET ROLE;
+SET ROLE mq_bob;
+SELECT body FROM mq_read('alice_q');
+SELECT mq_ack('alice_q', :bob_msg);
+SELECT state FROM mq_status('alice_q', :bob_msg);
+SELECT queue, ready FROM mq_metrics();
+SELECT mq_redrive('alice_q');
+SELECT mq_alter('alice_q', max_attempts => 9);
+RESET ROLE;
+SET ROLE mq_alice;
+SELECT mq_grant('alice_q', 'mq_bob', 'manage');
+RESET ROLE;
+SET ROLE mq_bob;
+SELECT mq_alter('alice_q', max_attempts => 9);
+SELECT mq_redrive('alice_q');
+SELECT mq_grant('alice_q', 'mq_team', 'send');      -- manage may grant
+SELECT mq_revoke('alice_q', 'mq_team', 'read');
+SELECT mq_revoke('alice_q', 'mq_team', 'read');     -- not there any more: false
+SELECT mq_read('alice_q');
+SELECT mq_revoke('alice_q', 'mq_bob', 'send');
+SELECT mq_send('alice_q', '{}') > 0 AS sent_through_team;
+RESET ROLE;
+SELECT queue_name, grantee, privilege FROM mq.grant ORDER BY 1, 2, 3;
+SELECT mq_grant('alice_q', 'mq_bob', 'write');
+SELECT mq_grant('alice_q', 'nobody_here', 'read');
+SELECT mq_grant('alice_q', NULL, 'read');
+SELECT mq_grant('alice_q', 'mq_bob', NULL);
+SELECT mq_grant('no_queue', 'mq_bob', 'read');
+
 -- a hostile search_path does not reach into mq's statements
 CREATE SCHEMA evil;
 CREATE FUNCTION evil.eq(bigint, bigint) RETURNS boolean
@@ -68,5 +110,6 @@ RESET search_path;
 DROP SCHEMA evil CASCADE;
 
 SELECT mq_drop('alice_q'), mq_drop('team_q');
+SELECT count(*) FROM mq.grant;                      -- dropped with their queue
 REVOKE EXECUTE ON FUNCTION mq_create FROM mq_alice, mq_team;
 DROP ROLE mq_alice, mq_bob, mq_team;

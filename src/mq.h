@@ -69,6 +69,13 @@ typedef enum MqStmt
 	MQ_NUM_STMTS
 } MqStmt;
 
+/* A privilege granted on a queue with mq_grant. */
+typedef struct MqGrant
+{
+	Oid			role;
+	MqPrivilege privilege;
+} MqGrant;
+
 /* A queue as cached by a backend (queue.c). */
 typedef struct MqQueue
 {
@@ -83,6 +90,8 @@ typedef struct MqQueue
 	int64		backoff_base;	/* microseconds */
 	int64		backoff_max;	/* microseconds */
 	bool		unlogged;
+	int			ngrants;
+	MqGrant    *grants;			/* in the cache's memory context */
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
 } MqQueue;
 
@@ -108,6 +117,10 @@ extern bool MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
 extern void MqEnd(MqCall *call);
 extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
+
+/* acl.c */
+extern const char *MqPrivilegeName(MqPrivilege priv);
+extern void MqLoadGrants(MqQueue *queue, MemoryContext cxt);
 
 /* stmt.c */
 extern char *MqStmtSql(MqStmt stmt, const char *queue, int *nargs,

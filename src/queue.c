@@ -50,6 +50,7 @@ PG_FUNCTION_INFO_V1(mq_drop);
 PG_FUNCTION_INFO_V1(mq_purge);
 
 static HTAB *queue_cache = NULL;
+static MemoryContext queue_cache_cxt = NULL;
 static SPIPlanPtr load_plan = NULL;
 
 static void
@@ -74,10 +75,16 @@ MqCacheInit(void)
 	CacheRegisterRelcacheCallback(mq_relcache_callback, (Datum) 0);
 }
 
+/* Free what an entry holds besides itself: its plans and grants. */
 static void
 mq_free_plans(MqQueue *queue)
 {
 	int			i;
+
+	if (queue->grants != NULL)
+		pfree(queue->grants);
+	queue->grants = NULL;
+	queue->ngrants = 0;
 
 	for (i = 0; i < MQ_NUM_STMTS; i++)
 	{
@@ -183,9 +190,8 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for queue \"%s\"", name),
-				 errdetail("The %s privilege is required.",
-						   priv == MQ_PRIV_SEND ? "send" :
-						   priv == MQ_PRIV_READ ? "read" : "manage")));
+				 errdetail("The %s privilege is required.", MqPrivilegeName(priv)),
+				 errhint("The owner of the queue can grant it with mq_grant().")));
 	return call->queue;
 }
 
@@ -205,9 +211,13 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 	{
 		HASHCTL		ctl;
 
+		queue_cache_cxt = AllocSetContextCreate(TopMemoryContext, "mq queue cache",
+												ALLOCSET_SMALL_SIZES);
 		ctl.keysize = MQ_NAME_MAXLEN + 1;
 		ctl.entrysize = sizeof(MqQueue);
-		queue_cache = hash_create("mq queues", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+		ctl.hcxt = queue_cache_cxt;
+		queue_cache = hash_create("mq queues", 16, &ctl,
+								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 
 	relid = get_relname_relid(psprintf("q_%s", name), call->nspid);
@@ -217,6 +227,8 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 		if (!found)
 		{
 			memset(entry->plans, 0, sizeof(entry->plans));
+			entry->grants = NULL;
+			entry->ngrants = 0;
 			entry->valid = false;
 		}
 		if (!entry->valid || entry->relid != relid)
@@ -224,7 +236,9 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			mq_free_plans(entry);
 			entry->relid = relid;
 			entry->valid = mq_load_queue(entry);
-			if (!entry->valid)
+			if (entry->valid)
+				MqLoadGrants(entry, queue_cache_cxt);
+			else
 				entry = NULL;
 		}
 	}
@@ -234,13 +248,6 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 				 errmsg("queue \"%s\" does not exist", name),
 				 errhint("Create it with mq_create().")));
 	return entry;
-}
-
-/* Does the caller hold priv on queue?  Superusers and the owner hold all. */
-bool
-MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
-{
-	return superuser_arg(call->caller) || has_privs_of_role(call->caller, queue->owner);
 }
 
 void
@@ -482,6 +489,11 @@ mq_drop(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not delete from the catalog of queues");
 		/* a concurrent mq_drop that committed first leaves nothing to drop */
 		dropped = (SPI_processed == 1);
+		if (dropped &&
+			SPI_execute_with_args("DELETE FROM mq.grant"
+								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete the grants of queue \"%s\"", name);
 		if (dropped &&
 			SPI_execute(psprintf("DROP TABLE %s, %s, %s",
 								 MqTableName('q', name), MqTableName('d', name),

@@ -1,0 +1,176 @@
+/*-------------------------------------------------------------------------
+ *
+ * acl.c
+ *	  Privileges on queues: mq_grant, mq_revoke and the check every call
+ *	  makes.
+ *
+ * A queue belongs to the role that created it.  The owner, members of the
+ * owner role and superusers hold every privilege; other roles hold what
+ * mq_grant gave them (or a role they are members of): send, read or manage.
+ * Grants are rows of mq.grant, loaded into the backend's queue cache entry
+ * with the queue's options; mq_grant and mq_revoke send a relcache
+ * invalidation for the queue's live table, so every backend reloads them at
+ * its next call after the change commits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type_d.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+
+#include "mq.h"
+
+PG_FUNCTION_INFO_V1(mq_grant);
+PG_FUNCTION_INFO_V1(mq_revoke);
+
+static SPIPlanPtr load_grants_plan = NULL;
+
+const char *
+MqPrivilegeName(MqPrivilege priv)
+{
+	switch (priv)
+	{
+		case MQ_PRIV_SEND:
+			return "send";
+		case MQ_PRIV_READ:
+			return "read";
+		case MQ_PRIV_MANAGE:
+			return "manage";
+	}
+	return "?";
+}
+
+static MqPrivilege
+mq_privilege_from_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *s;
+
+	MqArgNotNull(fcinfo, argno, "privilege");
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strcmp(s, "send") == 0)
+		return MQ_PRIV_SEND;
+	if (strcmp(s, "read") == 0)
+		return MQ_PRIV_READ;
+	if (strcmp(s, "manage") == 0)
+		return MQ_PRIV_MANAGE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized privilege \"%s\"", s),
+			 errhint("The privileges are send, read and manage.")));
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * Load the grants of a queue into its cache entry (memory in cxt).  Runs
+ * inside an MqBegin'd call.
+ */
+void
+MqLoadGrants(MqQueue *queue, MemoryContext cxt)
+{
+	Datum		arg = CStringGetTextDatum(queue->name);
+	uint64		i;
+
+	if (load_grants_plan == NULL)
+	{
+		Oid			argtype = TEXTOID;
+		SPIPlanPtr	plan;
+
+		plan = SPI_prepare("SELECT grantee::pg_catalog.oid, privilege FROM mq.grant"
+						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+						   1, &argtype);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		load_grants_plan = plan;
+	}
+	if (SPI_execute_plan(load_grants_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the grants of queue \"%s\"", queue->name);
+
+	queue->ngrants = (int) SPI_processed;
+	queue->grants = queue->ngrants == 0 ? NULL :
+		MemoryContextAlloc(cxt, sizeof(MqGrant) * queue->ngrants);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *priv = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
+
+		queue->grants[i].role = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		queue->grants[i].privilege = strcmp(priv, "send") == 0 ? MQ_PRIV_SEND :
+			strcmp(priv, "read") == 0 ? MQ_PRIV_READ : MQ_PRIV_MANAGE;
+	}
+}
+
+/* Does the caller hold priv on queue? */
+bool
+MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
+{
+	int			i;
+
+	if (superuser_arg(call->caller) || has_privs_of_role(call->caller, queue->owner))
+		return true;
+	for (i = 0; i < queue->ngrants; i++)
+	{
+		if (queue->grants[i].privilege == priv &&
+			has_privs_of_role(call->caller, queue->grants[i].role))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Grant or revoke; returns true if the grant was added (removed), false if
+ * it was already there (not there).  Needs the manage privilege.
+ */
+static bool
+mq_change_grant(FunctionCallInfo fcinfo, bool grant)
+{
+	char	   *name = MqArgQueueName(fcinfo, 0);
+	MqPrivilege priv;
+	MqCall		call;
+	MqQueue    *queue;
+	Oid			argtypes[3] = {TEXTOID, OIDOID, TEXTOID};
+	Datum		values[3];
+	bool		changed;
+
+	MqArgNotNull(fcinfo, 1, "role");
+	priv = mq_privilege_from_arg(fcinfo, 2);
+
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = CStringGetTextDatum(MqPrivilegeName(priv));
+	if (SPI_execute_with_args(grant ?
+							  "INSERT INTO mq.grant (queue_name, grantee, privilege)"
+							  " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING" :
+							  "DELETE FROM mq.grant"
+							  " WHERE queue_name OPERATOR(pg_catalog.=) $1"
+							  " AND grantee OPERATOR(pg_catalog.=) $2::pg_catalog.regrole"
+							  " AND privilege OPERATOR(pg_catalog.=) $3",
+							  3, argtypes, values, NULL, false, 0) < 0)
+		elog(ERROR, "could not change the grants of queue \"%s\"", name);
+	changed = (SPI_processed > 0);
+
+	/* every backend (this one included) reloads the grants */
+	CacheInvalidateRelcacheByRelid(queue->relid);
+	MqEnd(&call);
+	return changed;
+}
+
+Datum
+mq_grant(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(mq_change_grant(fcinfo, true));
+}
+
+Datum
+mq_revoke(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(mq_change_grant(fcinfo, false));
+}
