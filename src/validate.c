@@ -70,19 +70,22 @@ MqArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what)
 }
 
 /*
- * Convert an interval to microseconds.  A month counts as 30 days.  Negative
- * intervals (and zero, unless allowed) and intervals over 100 years are
- * rejected.
+ * Convert an interval to microseconds.  A month counts as a twelfth of 365.25
+ * days, as in EXTRACT(epoch FROM interval), so "100 years" is exactly the
+ * limit.  Negative intervals (and zero, unless allowed) and intervals over
+ * 100 years are rejected.
  */
 int64
 MqIntervalUsecs(Datum interval, const char *what, bool allow_zero)
 {
 	Interval   *iv = DatumGetIntervalP(interval);
 	int64		usecs;
-	int64		days;
+	int64		part;
 
-	days = (int64) iv->month * DAYS_PER_MONTH + iv->day;
-	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &usecs) ||
+	if (pg_mul_s64_overflow((int64) iv->month,
+							(SECS_PER_YEAR / MONTHS_PER_YEAR) * USECS_PER_SEC, &usecs) ||
+		pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &part) ||
+		pg_add_s64_overflow(usecs, part, &usecs) ||
 		pg_add_s64_overflow(usecs, iv->time, &usecs) ||
 		usecs > MQ_MAX_INTERVAL_USECS)
 		ereport(ERROR,

@@ -200,6 +200,42 @@ SELECT is(pg_get_function_result(to_regprocedure('mq_metrics(text)')),
 	'retained bigint, oldest_ready_age interval)',
 	'mq_metrics result columns');
 
+--
+-- The mq_message type
+--
+SELECT has_composite('mq_message');
+SELECT results_eq(
+	$$SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a JOIN pg_type t ON t.typrelid = a.attrelid
+	   WHERE t.oid = to_regtype('mq_message') AND a.attnum > 0 AND NOT a.attisdropped
+	   ORDER BY a.attnum$$,
+	$$VALUES ('msg_id', 'bigint'), ('attempt', 'integer'),
+			 ('enqueued_at', 'timestamp with time zone'),
+			 ('lease_expires_at', 'timestamp with time zone'),
+			 ('body', 'jsonb'), ('headers', 'jsonb')$$,
+	'mq_message columns, in order, with their types');
+
+--
+-- The mq_queues view
+--
+SELECT has_view('mq_queues');
+SELECT results_eq(
+	$$SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a
+	   WHERE a.attrelid = to_regclass('mq_queues') AND a.attnum > 0 AND NOT a.attisdropped
+	   ORDER BY a.attnum$$,
+	$$VALUES ('queue', 'text'), ('owner', 'regrole'), ('visibility_timeout', 'interval'),
+			 ('max_attempts', 'integer'), ('retention', 'interval'),
+			 ('backoff_base', 'interval'), ('backoff_max', 'interval'),
+			 ('unlogged', 'boolean'), ('created_at', 'timestamp with time zone')$$,
+	'mq_queues columns, in order, with their types');
+SELECT ok(has_table_privilege('public', 'mq_queues', 'SELECT'),
+	'everyone may read mq_queues');
+
+--
+-- The set of functions
+--
+
 -- Each contract name has exactly the overloads above, so named-argument
 -- calls are never ambiguous.
 SELECT results_eq(
@@ -263,37 +299,7 @@ SELECT results_eq(
 	'mq_pop with defaults takes one message and returns no lease');
 SELECT is(mq_purge('tap_c'), 2::bigint, 'mq_purge returns the number of live messages removed');
 
---
--- The mq_message type
---
-SELECT has_composite('mq_message');
-SELECT results_eq(
-	$$SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
-		FROM pg_attribute a JOIN pg_type t ON t.typrelid = a.attrelid
-	   WHERE t.oid = to_regtype('mq_message') AND a.attnum > 0 AND NOT a.attisdropped
-	   ORDER BY a.attnum$$,
-	$$VALUES ('msg_id', 'bigint'), ('attempt', 'integer'),
-			 ('enqueued_at', 'timestamp with time zone'),
-			 ('lease_expires_at', 'timestamp with time zone'),
-			 ('body', 'jsonb'), ('headers', 'jsonb')$$,
-	'mq_message columns, in order, with their types');
-
---
--- The mq_queues view
---
-SELECT has_view('mq_queues');
-SELECT results_eq(
-	$$SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
-		FROM pg_attribute a
-	   WHERE a.attrelid = to_regclass('mq_queues') AND a.attnum > 0 AND NOT a.attisdropped
-	   ORDER BY a.attnum$$,
-	$$VALUES ('queue', 'text'), ('owner', 'regrole'), ('visibility_timeout', 'interval'),
-			 ('max_attempts', 'integer'), ('retention', 'interval'),
-			 ('backoff_base', 'interval'), ('backoff_max', 'interval'),
-			 ('unlogged', 'boolean'), ('created_at', 'timestamp with time zone')$$,
-	'mq_queues columns, in order, with their types');
-SELECT ok(has_table_privilege('public', 'mq_queues', 'SELECT'),
-	'everyone may read mq_queues');
+-- What mq_queues shows of a queue
 SELECT is((SELECT owner FROM mq_queues WHERE queue = 'tap_c'), current_user::regrole,
 	'mq_queues shows the creating role as owner');
 SELECT is((SELECT created_at FROM mq_queues WHERE queue = 'tap_c'), now(),
