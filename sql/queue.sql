@@ -12,7 +12,8 @@ SELECT queue, owner, visibility_timeout, max_attempts, retention, backoff_base,
 -- the tables behind a queue
 SELECT c.relname, c.relpersistence
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'mq' AND c.relkind = 'r' ORDER BY 1;
+ WHERE n.nspname = 'mq' AND c.relkind = 'r' AND c.relname NOT IN ('queue', 'grant')
+ ORDER BY 1;
 
 -- alter: NULL leaves an option as it is
 SELECT mq_alter('orders', max_attempts => 7);
@@ -79,4 +80,4 @@ SELECT mq_drop('Orders-2_x');               -- gone already: false
 SELECT mq_drop('orders');
 SELECT queue FROM mq_queues;
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'mq' AND c.relname <> 'queue' AND c.relname <> 'queue_pkey';
+ WHERE n.nspname = 'mq' AND c.relname NOT IN ('queue', 'queue_pkey', 'grant', 'grant_pkey');
