@@ -1,0 +1,131 @@
+# A mixed load (sends, batch sends, reads, acks, nacks) for a few minutes:
+# the private memory of every backend doing the work stays flat, and the
+# queue's tables stay bounded in size.  MQ_LONG_RUN_SECONDS sets the length
+# (default 150).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(sleep time);
+
+my $seconds = $ENV{MQ_LONG_RUN_SECONDS} // 150;
+my $samples = 5;
+
+my $node = PostgreSQL::Test::Cluster->new('long_run');
+$node->init;
+$node->append_conf('postgresql.conf', qq(
+shared_preload_libraries = 'mq'
+autovacuum_naptime = 5s
+synchronous_commit = off
+));
+$node->start;
+$node->safe_psql('postgres', q(
+CREATE EXTENSION mq;
+SELECT mq_create('load', visibility_timeout => '5 seconds', max_attempts => 1000,
+                 retention => '10 seconds');
+));
+
+my $dir = PostgreSQL::Test::Utils::tempdir;
+my %scripts = (
+	producer => q(SELECT mq_send('load', jsonb_build_object('n', random(), 'pad', repeat('x', 200)));
+SELECT count(*) FROM mq_send_batch('load', array_fill('{"batch": true}'::jsonb, array[20]));
+),
+	consumer => q(SELECT count(mq_ack('load', msg_id, attempt, '{"ok": true}')) FROM mq_read('load', 25);
+),
+	nacker => q(SELECT count(mq_nack('load', msg_id, delay => '0', error => 'retry')) FROM mq_read('load', 2);
+SELECT count(*) FROM mq_metrics('load');
+SELECT count(*) FROM mq_status('load', 1);
+),);
+my @args;
+for my $name (sort keys %scripts)
+{
+	PostgreSQL::Test::Utils::append_to_file("$dir/$name.sql", $scripts{$name});
+	push @args, '-f', "$dir/$name.sql";
+}
+# output to files: an unread pipe would stall pgbench once full
+my $pgbench;
+{
+	local $ENV{PGAPPNAME} = 'mq_long_run';
+	$pgbench = IPC::Run::start(
+		[ 'pgbench', '-n', '-M', 'prepared', '-c', '3', '-j', '1', '-T', $seconds,
+		  @args, '-d', $node->connstr('postgres') ],
+		'>', "$dir/pgbench.out", '2>', "$dir/pgbench.err");
+}
+
+# Sample each working backend's private memory (pg_log_backend_memory_contexts
+# writes a "Grand total" line to the log) and the queue's table sizes.
+my (%memory, @sizes);
+my $start = time;
+for my $i (1 .. $samples)
+{
+	my $due = $start + $seconds * $i / ($samples + 1);
+	sleep($due - time) if $due > time;
+	my $logpos = -s $node->logfile;
+	my $pids = $node->safe_psql('postgres',
+		"SELECT string_agg(pid::text, ' ') FROM pg_stat_activity
+		  WHERE application_name = 'mq_long_run'");
+	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($_)")
+	  for split / /, $pids;
+	for my $pid (split / /, $pids)
+	{
+		my $total;
+		for (1 .. 100)
+		{
+			my $log = substr(slurp_file($node->logfile), $logpos);
+			if ($log =~ /\[$pid\][^\n]*Grand total: (\d+) bytes/)
+			{
+				$total = $1;
+				last;
+			}
+			sleep 0.1;
+		}
+		push @{ $memory{$pid} }, $total if defined $total;
+	}
+	my $size = $node->safe_psql('postgres', q(
+		SELECT pg_total_relation_size('mq.q_load') || ' ' ||
+		       pg_total_relation_size('mq.a_load') || ' ' ||
+		       (SELECT last_value FROM mq.q_load_msg_id_seq)));
+	push @sizes, [ split / /, $size ];
+	note sprintf("t=%3ds live table %6d kB, retained %6d kB, %7d messages sent",
+		time - $start, $sizes[-1][0] / 1024, $sizes[-1][1] / 1024, $sizes[-1][2]);
+}
+$pgbench->finish;
+my $out = slurp_file("$dir/pgbench.out");
+is($pgbench->result(0), 0, 'the mixed load ran without errors')
+  or diag slurp_file("$dir/pgbench.err");
+like($out, qr/number of failed transactions: 0 /, 'no transaction failed');
+note $1 if $out =~ /^(tps = [\d.]+)/m;
+
+ok(scalar(keys %memory) >= 3, 'memory sampled for every working backend');
+use List::Util qw(max);
+for my $pid (sort keys %memory)
+{
+	my @m = @{ $memory{$pid} };
+	note "backend $pid private memory (kB): " . join(' ', map { int($_ / 1024) } @m);
+	# A sample catches whatever statement is running, so compare peaks: the
+	# later half of the run peaks no higher than the earlier half (plus slack
+	# for a statement caught at a larger moment).  A leak of even a few bytes
+	# per call would grow by megabytes over the run.
+	my $half = int(@m / 2);
+	my $early = max(@m[0 .. $half - 1]);
+	my $late = max(@m[$half .. $#m]);
+	ok($late <= $early + 512 * 1024,
+		"backend $pid memory is flat (peak $early -> $late bytes)");
+}
+
+# Tables bounded: messages keep flowing, but the tables stop growing once
+# vacuum reuses the space of consumed messages and the worker purges expired
+# retention: the last size is within 2x (+1 MB) of the size a third of the
+# way in.
+my ($third, $last) = ($sizes[1], $sizes[-1]);
+note "messages sent: $third->[2] a third of the way in, $last->[2] at the end";
+ok($last->[2] > $third->[2] + 1000, 'messages kept flowing');
+ok($last->[0] <= 2 * $third->[0] + 1024 * 1024,
+	"live table bounded ($third->[0] -> $last->[0] bytes)");
+ok($last->[1] <= 2 * $third->[1] + 1024 * 1024,
+	"retained table bounded ($third->[1] -> $last->[1] bytes)");
+
+$node->stop;
+done_testing();
