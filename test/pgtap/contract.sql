@@ -2,7 +2,7 @@
 -- defaults and its return type, the mq_message type, the mq_queues view,
 -- the internal schema and the mq.max_message_size setting.
 BEGIN;
-SELECT plan(107);
+SELECT plan(117);
 
 -- Defaults are compared in their text form, which depends on IntervalStyle.
 SET LOCAL IntervalStyle = 'postgres';
@@ -64,6 +64,22 @@ SELECT has_function('mq_purge', ARRAY['text']);
 SELECT function_returns('mq_purge', ARRAY['text'], 'bigint');
 SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_purge(text)')),
 	ARRAY['queue'], 'mq_purge argument names');
+
+-- mq_grant
+SELECT has_function('mq_grant', ARRAY['text', 'regrole', 'text']);
+SELECT function_returns('mq_grant', ARRAY['text', 'regrole', 'text'], 'boolean');
+SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_grant(text,regrole,text)')),
+	ARRAY['queue', 'role', 'privilege'], 'mq_grant argument names');
+SELECT is(pg_get_function_arguments(to_regprocedure('mq_grant(text,regrole,text)')),
+	'queue text, role regrole, privilege text', 'mq_grant has no defaults');
+
+-- mq_revoke
+SELECT has_function('mq_revoke', ARRAY['text', 'regrole', 'text']);
+SELECT function_returns('mq_revoke', ARRAY['text', 'regrole', 'text'], 'boolean');
+SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_revoke(text,regrole,text)')),
+	ARRAY['queue', 'role', 'privilege'], 'mq_revoke argument names');
+SELECT is(pg_get_function_arguments(to_regprocedure('mq_revoke(text,regrole,text)')),
+	'queue text, role regrole, privilege text', 'mq_revoke has no defaults');
 
 -- mq_send
 SELECT has_function('mq_send', ARRAY['text', 'jsonb', 'interval', 'jsonb']);
@@ -240,15 +256,17 @@ SELECT ok(has_table_privilege('public', 'mq_queues', 'SELECT'),
 -- calls are never ambiguous.
 SELECT results_eq(
 	$$SELECT proname::text COLLATE "default", count(*)::int FROM pg_proc
-	   WHERE proname IN ('mq_create', 'mq_alter', 'mq_drop', 'mq_purge', 'mq_send',
+	   WHERE proname IN ('mq_create', 'mq_alter', 'mq_drop', 'mq_purge', 'mq_grant',
+						 'mq_revoke', 'mq_send',
 						 'mq_send_batch', 'mq_read', 'mq_pop', 'mq_ack', 'mq_nack',
 						 'mq_extend', 'mq_dead', 'mq_redrive', 'mq_status', 'mq_metrics')
 		 AND pg_function_is_visible(oid)
 	   GROUP BY proname ORDER BY proname$$,
 	$$VALUES ('mq_ack', 2), ('mq_alter', 1), ('mq_create', 1), ('mq_dead', 1),
-			 ('mq_drop', 1), ('mq_extend', 1), ('mq_metrics', 1), ('mq_nack', 1),
-			 ('mq_pop', 1), ('mq_purge', 1), ('mq_read', 1), ('mq_redrive', 1),
-			 ('mq_send', 1), ('mq_send_batch', 1), ('mq_status', 1)$$,
+			 ('mq_drop', 1), ('mq_extend', 1), ('mq_grant', 1), ('mq_metrics', 1),
+			 ('mq_nack', 1), ('mq_pop', 1), ('mq_purge', 1), ('mq_read', 1),
+			 ('mq_redrive', 1), ('mq_revoke', 1), ('mq_send', 1), ('mq_send_batch', 1),
+			 ('mq_status', 1)$$,
 	'every contract function exists once (mq_ack twice)');
 
 -- Named notation, as callers use it, resolves to these functions.
@@ -317,6 +335,10 @@ SELECT has_table('mq', 'queue', 'catalog table mq.queue exists');
 SELECT ok(EXISTS (SELECT FROM pg_extension
 				   WHERE extname = 'mq' AND 'mq.queue'::regclass = ANY (extconfig)),
 	'mq.queue is dumped by pg_dump (extension configuration table)');
+SELECT has_table('mq', 'grant', 'grants table mq.grant exists');
+SELECT ok(EXISTS (SELECT FROM pg_extension
+				   WHERE extname = 'mq' AND 'mq.grant'::regclass = ANY (extconfig)),
+	'mq.grant is dumped by pg_dump (extension configuration table)');
 SELECT has_table('mq', 'q_tap_c', 'mq_create made the live table mq.q_tap_c');
 SELECT has_table('mq', 'd_tap_c', 'mq_create made the dead-letter table mq.d_tap_c');
 SELECT has_table('mq', 'a_tap_c', 'mq_create made the retained-ack table mq.a_tap_c');

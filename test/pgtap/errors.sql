@@ -6,7 +6,7 @@
 -- what a rollback does not undo: the msg_id sequence, which only moves if a
 -- call got as far as inserting.
 BEGIN;
-SELECT plan(147);
+SELECT plan(163);
 
 -- A queue with one message in each state: dead, done (retained), in flight,
 -- ready and delayed.
@@ -70,6 +70,10 @@ SELECT throws_ok($$SELECT mq_purge('tap_missing')$$,
 	'42704', 'queue "tap_missing" does not exist', 'mq_purge: unknown queue');
 SELECT throws_ok($$SELECT mq_alter('tap_missing', max_attempts => 3)$$,
 	'42704', 'queue "tap_missing" does not exist', 'mq_alter: unknown queue');
+SELECT throws_ok($$SELECT mq_grant('tap_missing', current_user::regrole, 'read')$$,
+	'42704', 'queue "tap_missing" does not exist', 'mq_grant: unknown queue');
+SELECT throws_ok($$SELECT mq_revoke('tap_missing', current_user::regrole, 'read')$$,
+	'42704', 'queue "tap_missing" does not exist', 'mq_revoke: unknown queue');
 SELECT is(mq_drop('tap_missing'), false, 'mq_drop of an unknown queue returns false');
 -- names are case-sensitive
 SELECT throws_ok($$SELECT mq_send('TAP_E', '{}')$$,
@@ -130,6 +134,10 @@ SELECT throws_ok($$SELECT mq_alter('a b')$$,
 	'22023', 'invalid queue name', 'mq_alter checks the name');
 SELECT throws_ok($$SELECT mq_drop('a b')$$,
 	'22023', 'invalid queue name', 'mq_drop checks the name');
+SELECT throws_ok($$SELECT mq_grant('a;b', current_user::regrole, 'read')$$,
+	'22023', 'invalid queue name', 'mq_grant checks the name');
+SELECT throws_ok($$SELECT mq_revoke('a;b', current_user::regrole, 'read')$$,
+	'22023', 'invalid queue name', 'mq_revoke checks the name');
 SELECT results_eq(
 	$$SELECT relname FROM pg_class WHERE relnamespace = 'mq'::regnamespace ORDER BY 1$$,
 	$$SELECT relname FROM tap_relations ORDER BY 1$$,
@@ -139,8 +147,8 @@ SELECT is(mq_create(repeat('Z', 48)), true, 'a name of 48 characters is accepted
 SELECT is(mq_drop(repeat('Z', 48)), true, 'and dropped');
 SELECT is(mq_create('Tap-E_09'), true, 'a name of letters, digits, "_" and "-" is accepted');
 SELECT is(mq_drop('Tap-E_09'), true, 'and dropped');
-SELECT is(mq_create('x'), true, 'a name of one character is accepted');
-SELECT is(mq_drop('x'), true, 'and dropped');
+SELECT is(mq_create('-'), true, 'a name of one character is accepted');
+SELECT is(mq_drop('-'), true, 'and dropped');
 
 --
 -- NULL where a value is needed: 22004
@@ -163,6 +171,16 @@ SELECT throws_ok($$SELECT mq_drop(NULL)$$,
 	'22004', 'queue must not be null', 'mq_drop: queue NULL');
 SELECT throws_ok($$SELECT mq_purge(NULL)$$,
 	'22004', 'queue must not be null', 'mq_purge: queue NULL');
+SELECT throws_ok($$SELECT mq_grant(NULL, current_user::regrole, 'read')$$,
+	'22004', 'queue must not be null', 'mq_grant: queue NULL');
+SELECT throws_ok($$SELECT mq_grant('tap_e', NULL, 'read')$$,
+	'22004', 'role must not be null', 'mq_grant: role NULL');
+SELECT throws_ok($$SELECT mq_grant('tap_e', current_user::regrole, NULL)$$,
+	'22004', 'privilege must not be null', 'mq_grant: privilege NULL');
+SELECT throws_ok($$SELECT mq_revoke('tap_e', NULL, 'read')$$,
+	'22004', 'role must not be null', 'mq_revoke: role NULL');
+SELECT throws_ok($$SELECT mq_revoke('tap_e', current_user::regrole, NULL)$$,
+	'22004', 'privilege must not be null', 'mq_revoke: privilege NULL');
 SELECT throws_ok($$SELECT mq_send(NULL, '{}')$$,
 	'22004', 'queue must not be null', 'mq_send: queue NULL');
 SELECT throws_ok($$SELECT mq_send('tap_e', NULL)$$,
@@ -242,6 +260,10 @@ SELECT throws_ok($$SELECT mq_alter('tap_e', backoff_max => '10 milliseconds')$$,
 	'mq_alter: backoff_max below the queue''s backoff_base');
 SELECT throws_ok($$SELECT mq_send('tap_e', '{}', delay => '200 years')$$,
 	'22023', 'delay must not exceed 100 years', 'mq_send: delay over 100 years');
+SELECT throws_ok($$SELECT mq_send('tap_e', '{}', delay => '100 years 1 second')$$,
+	'22023', 'delay must not exceed 100 years', 'mq_send: delay just over 100 years');
+SELECT throws_ok($$SELECT mq_send('tap_e', '{}', delay => '1201 months')$$,
+	'22023', 'delay must not exceed 100 years', 'mq_send: 1201 months is over 100 years');
 SELECT throws_ok($$SELECT mq_create('tap_n', visibility_timeout => '1000 years')$$,
 	'22023', 'visibility_timeout must not exceed 100 years', 'mq_create: visibility_timeout over 100 years');
 SELECT throws_ok($$SELECT mq_create('tap_n', retention => '1000 years')$$,
@@ -278,6 +300,18 @@ SELECT throws_ok($$SELECT mq_alter('tap_e', retention => '-1 second')$$,
 	'22023', 'retention must be greater than or equal to zero', 'mq_alter: negative retention');
 SELECT throws_ok($$SELECT mq_alter('tap_e', backoff_base => '-1 second')$$,
 	'22023', 'backoff_base must be greater than or equal to zero', 'mq_alter: negative backoff_base');
+
+--
+-- Unknown privileges and roles
+--
+SELECT throws_ok($$SELECT mq_grant('tap_e', current_user::regrole, 'write')$$,
+	'22023', 'unrecognized privilege "write"', 'mq_grant: unknown privilege');
+SELECT throws_ok($$SELECT mq_grant('tap_e', current_user::regrole, '')$$,
+	'22023', 'unrecognized privilege ""', 'mq_grant: empty privilege');
+SELECT throws_ok($$SELECT mq_revoke('tap_e', current_user::regrole, 'all')$$,
+	'22023', 'unrecognized privilege "all"', 'mq_revoke: unknown privilege');
+SELECT throws_ok($$SELECT mq_grant('tap_e', 'tap_no_such_role', 'read')$$,
+	'42704', 'role "tap_no_such_role" does not exist', 'mq_grant: unknown role');
 
 --
 -- Headers that are not a JSON object: 22023
@@ -354,6 +388,8 @@ SELECT is(mq_create('tap_empty'), true, 'setup: an empty queue');
 SELECT lives_ok($$SELECT * FROM mq_read('tap_empty', qty => NULL, visibility_timeout => NULL, wait => NULL)$$,
 	'mq_read with NULL qty, visibility_timeout and wait');
 SELECT lives_ok($$SELECT * FROM mq_pop('tap_empty', NULL)$$, 'mq_pop with NULL qty');
+SELECT lives_ok($$SELECT mq_send('tap_empty', '{}', delay => '100 years')$$,
+	'a delay of exactly 100 years is accepted');
 
 --
 -- Nothing changed
