@@ -27,6 +27,10 @@ SELECT mq_send_batch('e', NULL);
 SELECT mq_send_batch('e', array['{}', NULL]::jsonb[]);
 SELECT mq_send_batch('e', array[['{}'], ['{}']]::jsonb[]);
 SELECT mq_read(NULL);
+SELECT mq_read('e', NULL);
+SELECT mq_read('e', wait => NULL);
+SELECT mq_pop('e', NULL);
+SELECT mq_dead('e', NULL);
 SELECT mq_ack('e', NULL::bigint);
 SELECT mq_ack('e', NULL::bigint[]);
 SELECT mq_nack('e', NULL);
@@ -41,6 +45,7 @@ SELECT mq_read('e', 10001);
 SELECT mq_pop('e', 0);
 SELECT mq_dead('e', 10001);
 SELECT mq_redrive('e', qty => -5);
+SELECT mq_redrive('e', qty => 10001);
 
 -- negative delays and timeouts
 SELECT mq_send('e', '{}', delay => '-1 second');

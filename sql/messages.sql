@@ -42,11 +42,22 @@ SELECT mq_send('jobs', '{"n": "short"}') AS s \gset
 SELECT attempt FROM mq_read('jobs', visibility_timeout => '10 milliseconds');
 SELECT pg_sleep(0.05);
 SELECT state FROM mq_status('jobs', :s);
--- the expired lease cannot be extended; the stale consumer cannot ack the new lease
-SELECT mq_extend('jobs', :s, '1 minute');
 SELECT attempt FROM mq_read('jobs');
+-- the stale consumer can neither extend nor ack the new lease
+SELECT mq_extend('jobs', :s, '1 minute', attempt => 1);
 SELECT mq_ack('jobs', :s, attempt => 1);
 SELECT mq_ack('jobs', :s, attempt => 2);
+-- an expired lease nobody has taken again can still be extended by its holder
+SELECT mq_send('jobs', '{"n": "slow"}') AS sl \gset
+SELECT attempt FROM mq_read('jobs', visibility_timeout => '10 milliseconds');
+SELECT pg_sleep(0.05);
+SELECT mq_extend('jobs', :sl, '1 hour', attempt => 1) > now() + interval '59 minutes' AS extended;
+SELECT count(*) FROM mq_read('jobs');
+SELECT mq_ack('jobs', :sl, attempt => 1);
+-- a message never read, or nacked, has no lease to extend
+SELECT mq_send('jobs', '{"n": "unleased"}') AS ul \gset
+SELECT mq_extend('jobs', :ul, '1 minute');
+SELECT mq_purge('jobs');
 
 -- nack: visible again after the delay, keeps the error; needs a lease
 SELECT mq_send('jobs', '{"n": "nack"}') AS k \gset

@@ -43,10 +43,17 @@ CREATE TYPE mq_message AS (
 	headers				jsonb
 );
 
+-- Only the queues the caller holds some privilege on (pg_has_role runs as
+-- the caller: views do not change current_user).
 CREATE VIEW mq_queues AS
-	SELECT queue_name::text AS queue, owner, visibility_timeout, max_attempts,
-		   retention, backoff_base, backoff_max, unlogged, created_at
-	  FROM mq.queue;
+	SELECT q.queue_name::text AS queue, q.owner, q.visibility_timeout,
+		   q.max_attempts, q.retention, q.backoff_base, q.backoff_max,
+		   q.unlogged, q.created_at
+	  FROM mq.queue q
+	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+		OR EXISTS (SELECT FROM mq.grant g
+					WHERE g.queue_name OPERATOR(pg_catalog.=) q.queue_name
+					  AND pg_catalog.pg_has_role(g.grantee, 'USAGE'));
 GRANT SELECT ON mq_queues TO PUBLIC;
 
 -- Queues

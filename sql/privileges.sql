@@ -36,6 +36,7 @@ SELECT mq_alter('alice_q', max_attempts => 1);
 SELECT mq_drop('alice_q');
 SELECT mq_metrics('alice_q');
 SELECT count(*) FROM mq_metrics();          -- lists only what bob may read
+SELECT count(*) FROM mq_queues;             -- and shows only his queues
 DELETE FROM mq.queue;
 RESET ROLE;
 SELECT ready, in_flight FROM mq_metrics('alice_q');
@@ -69,6 +70,7 @@ SELECT body FROM mq_read('alice_q');
 SELECT mq_ack('alice_q', :bob_msg);
 SELECT state FROM mq_status('alice_q', :bob_msg);
 SELECT queue, ready FROM mq_metrics();
+SELECT queue FROM mq_queues ORDER BY queue;
 SELECT mq_redrive('alice_q');
 SELECT mq_alter('alice_q', max_attempts => 9);
 RESET ROLE;

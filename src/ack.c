@@ -166,9 +166,11 @@ mq_nack(PG_FUNCTION_ARGS)
 }
 
 /*
- * Extend a valid lease to visibility_timeout from now.  Returns the new
- * lease end, or NULL if the message is not leased (or not on attempt), or
- * its lease has already expired.
+ * Extend a lease to visibility_timeout from now.  Returns the new lease end,
+ * or NULL if the message is not leased (never read, or nacked) or not on
+ * attempt.  Like ack and nack, it is fenced by attempt, not by time: a lease
+ * that expired but was not yet taken by another read can still be extended
+ * by its holder.
  */
 Datum
 mq_extend(PG_FUNCTION_ARGS)
@@ -176,20 +178,17 @@ mq_extend(PG_FUNCTION_ARGS)
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	MqCall		call;
 	MqQueue    *queue;
-	Datum		values[4];
-	char		nulls[4];
+	Datum		values[3];
+	char		nulls[3];
 	int64		vt;
-	TimestampTz now;
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 
 	mq_fence_args(fcinfo, 1, 3, values, nulls);
 	MqArgNotNull(fcinfo, 2, "visibility_timeout");
 	vt = MqIntervalUsecs(PG_GETARG_DATUM(2), "visibility_timeout", false);
-	now = GetCurrentTimestamp();
-	values[2] = TimestampTzGetDatum(MqAddUsecs(now, vt));
-	values[3] = TimestampTzGetDatum(now);
-	nulls[2] = nulls[3] = ' ';
+	values[2] = TimestampTzGetDatum(MqAddUsecs(GetCurrentTimestamp(), vt));
+	nulls[2] = ' ';
 
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	MqExecute(queue, MQ_STMT_EXTEND, values, nulls, 0);

@@ -26,7 +26,7 @@ Datum
 mq_dead(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
-	int32		qty = MqArgQty(fcinfo, 1, 100);
+	int32		qty = MqArgQty(fcinfo, 1);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MqCall		call;
 	MqQueue    *queue;
@@ -44,7 +44,7 @@ mq_dead(PG_FUNCTION_ARGS)
 
 /*
  * Redrive the dead letters listed in msg_ids (all of them when NULL), at
- * most qty of them (no limit when NULL), oldest first.  Returns how many
+ * most qty of them (no limit when NULL, else 1 to MQ_MAX_QTY), oldest first.  Returns how many
  * were moved back; they are ready at once, on attempt 0.
  */
 Datum
@@ -57,13 +57,9 @@ mq_redrive(PG_FUNCTION_ARGS)
 	char		nulls[3] = {' ', ' ', ' '};
 	uint64		moved;
 
-	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("qty must be at least 1")));
 	values[0] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	nulls[0] = PG_ARGISNULL(1) ? 'n' : ' ';
-	values[1] = PG_ARGISNULL(2) ? (Datum) 0 : Int64GetDatum(PG_GETARG_INT32(2));
+	values[1] = PG_ARGISNULL(2) ? (Datum) 0 : Int64GetDatum(MqArgQty(fcinfo, 2));
 	nulls[1] = PG_ARGISNULL(2) ? 'n' : ' ';
 	values[2] = TimestampTzGetDatum(GetCurrentTimestamp());
 

@@ -132,7 +132,7 @@ extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);
 extern void MqCheckQueueName(const char *name);
 extern void MqArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what);
 extern int64 MqIntervalUsecs(Datum interval, const char *what, bool allow_zero);
-extern int32 MqArgQty(FunctionCallInfo fcinfo, int argno, int32 defval);
+extern int32 MqArgQty(FunctionCallInfo fcinfo, int argno);
 extern int32 MqCheckMaxAttempts(int32 value);
 extern void MqCheckBody(Datum body, const char *what);
 extern void MqCheckHeaders(Datum headers);

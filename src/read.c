@@ -37,7 +37,7 @@ Datum
 mq_read(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
-	int32		qty = MqArgQty(fcinfo, 1, 1);
+	int32		qty = MqArgQty(fcinfo, 1);
 	MqCall		call;
 	MqQueue    *queue;
 	int64		vt = 0;
@@ -46,8 +46,8 @@ mq_read(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(2))
 		vt = MqIntervalUsecs(PG_GETARG_DATUM(2), "visibility_timeout", false);
-	if (!PG_ARGISNULL(3))
-		MqIntervalUsecs(PG_GETARG_DATUM(3), "wait", true);
+	MqArgNotNull(fcinfo, 3, "wait");
+	MqIntervalUsecs(PG_GETARG_DATUM(3), "wait", true);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
@@ -70,7 +70,7 @@ Datum
 mq_pop(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
-	int32		qty = MqArgQty(fcinfo, 1, 1);
+	int32		qty = MqArgQty(fcinfo, 1);
 	MqCall		call;
 	MqQueue    *queue;
 	Datum		values[3];

@@ -145,9 +145,9 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	},
 	[MQ_STMT_EXTEND] = {
 		"UPDATE %1$s SET visible_at = $3, lease_expires_at = $3"
-		" WHERE " ONE_MESSAGE " AND lease_expires_at" GT "$4"
+		" WHERE " ONE_MESSAGE " AND lease_expires_at IS NOT NULL"
 		" RETURNING lease_expires_at",
-		4, {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+		3, {INT8OID, INT4OID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_DEAD] = {
 		"SELECT msg_id, attempt, enqueued_at, dead_at, reason, last_error,"

@@ -99,11 +99,14 @@ MqIntervalUsecs(Datum interval, const char *what, bool allow_zero)
 	return usecs;
 }
 
-/* Fetch and check a qty argument; NULL means defval. */
+/* Fetch and check a qty argument. */
 int32
-MqArgQty(FunctionCallInfo fcinfo, int argno, int32 defval)
+MqArgQty(FunctionCallInfo fcinfo, int argno)
 {
-	int32		qty = PG_ARGISNULL(argno) ? defval : PG_GETARG_INT32(argno);
+	int32		qty;
+
+	MqArgNotNull(fcinfo, argno, "qty");
+	qty = PG_GETARG_INT32(argno);
 
 	if (qty < 1 || qty > MQ_MAX_QTY)
 		ereport(ERROR,

@@ -6,7 +6,7 @@
 -- what a rollback does not undo: the msg_id sequence, which only moves if a
 -- call got as far as inserting.
 BEGIN;
-SELECT plan(163);
+SELECT plan(165);
 
 -- A queue with one message in each state: dead, done (retained), in flight,
 -- ready and delayed.
@@ -238,9 +238,9 @@ SELECT throws_ok($$SELECT * FROM mq_dead('tap_e', 0)$$,
 SELECT throws_ok($$SELECT * FROM mq_dead('tap_e', 10001)$$,
 	'22023', 'qty must be between 1 and 10000', 'mq_dead: qty 10001');
 SELECT throws_ok($$SELECT mq_redrive('tap_e', qty => 0)$$,
-	'22023', 'qty must be at least 1', 'mq_redrive: qty 0');
+	'22023', 'qty must be between 1 and 10000', 'mq_redrive: qty 0');
 SELECT throws_ok($$SELECT mq_redrive('tap_e', qty => -5)$$,
-	'22023', 'qty must be at least 1', 'mq_redrive: qty -5');
+	'22023', 'qty must be between 1 and 10000', 'mq_redrive: qty -5');
 -- the cap itself is allowed (and reads only what is visible)
 SELECT is((SELECT count(*)::int FROM mq_dead('tap_e', 10000)), 1, 'mq_dead: qty 10000 is allowed');
 
@@ -382,12 +382,17 @@ SELECT is(mq_extend('tap_e', :lease_id, '1 minute', attempt => 7), NULL,
 -- NULL options of mq_alter mean "unchanged"
 SELECT lives_ok($$SELECT mq_alter('tap_e', NULL, NULL, NULL, NULL, NULL, NULL)$$,
 	'mq_alter with every option NULL');
--- NULL qty and visibility_timeout mean the default (checked on an empty
--- queue so nothing is leased)
+-- a NULL visibility_timeout means the queue's default; a NULL qty or wait is
+-- an error (checked on an empty queue so nothing is leased)
 SELECT is(mq_create('tap_empty'), true, 'setup: an empty queue');
-SELECT lives_ok($$SELECT * FROM mq_read('tap_empty', qty => NULL, visibility_timeout => NULL, wait => NULL)$$,
-	'mq_read with NULL qty, visibility_timeout and wait');
-SELECT lives_ok($$SELECT * FROM mq_pop('tap_empty', NULL)$$, 'mq_pop with NULL qty');
+SELECT lives_ok($$SELECT * FROM mq_read('tap_empty', visibility_timeout => NULL)$$,
+	'mq_read with NULL visibility_timeout');
+SELECT throws_ok($$SELECT * FROM mq_read('tap_empty', qty => NULL)$$,
+	'22004', 'qty must not be null', 'mq_read with NULL qty');
+SELECT throws_ok($$SELECT * FROM mq_pop('tap_empty', NULL)$$,
+	'22004', 'qty must not be null', 'mq_pop with NULL qty');
+SELECT throws_ok($$SELECT * FROM mq_read('tap_empty', wait => NULL)$$,
+	'22004', 'wait must not be null', 'mq_read with NULL wait');
 SELECT lives_ok($$SELECT mq_send('tap_empty', '{}', delay => '100 years')$$,
 	'a delay of exactly 100 years is accepted');
 
