@@ -42,3 +42,6 @@ test:
 
 demo:
 	bash scripts/run.sh demo
+
+# every C file includes the shared header
+$(OBJS): src/mq.h

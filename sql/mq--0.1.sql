@@ -21,6 +21,7 @@ CREATE TABLE mq.queue (
 	backoff_base		interval NOT NULL,
 	backoff_max			interval NOT NULL,
 	unlogged			boolean NOT NULL,
+	notify				boolean NOT NULL DEFAULT false,	-- NOTIFY "mq_<queue>" on send; docs/wait.md
 	created_at			timestamptz NOT NULL DEFAULT now()
 );
 SELECT pg_catalog.pg_extension_config_dump('mq.queue', '');
@@ -48,7 +49,7 @@ CREATE TYPE mq_message AS (
 CREATE VIEW mq_queues AS
 	SELECT q.queue_name::text AS queue, q.owner, q.visibility_timeout,
 		   q.max_attempts, q.retention, q.backoff_base, q.backoff_max,
-		   q.unlogged, q.created_at
+		   q.unlogged, q.notify, q.created_at
 	  FROM mq.queue q
 	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
 		OR EXISTS (SELECT FROM mq.grant g
@@ -64,13 +65,14 @@ CREATE FUNCTION mq_create(queue text,
 						  retention interval DEFAULT NULL,
 						  backoff_base interval DEFAULT '1 second',
 						  backoff_max interval DEFAULT '10 minutes',
-						  unlogged boolean DEFAULT false)
+						  unlogged boolean DEFAULT false,
+						  notify boolean DEFAULT false)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'mq_create' LANGUAGE C VOLATILE;
 
 -- Creating queues makes tables; only roles granted EXECUTE may do it.
 REVOKE ALL ON FUNCTION mq_create(text, interval, integer, interval, interval,
-								 interval, boolean) FROM PUBLIC;
+								 interval, boolean, boolean) FROM PUBLIC;
 
 CREATE FUNCTION mq_alter(queue text,
 						 visibility_timeout interval DEFAULT NULL,
@@ -78,7 +80,8 @@ CREATE FUNCTION mq_alter(queue text,
 						 retention interval DEFAULT NULL,
 						 backoff_base interval DEFAULT NULL,
 						 backoff_max interval DEFAULT NULL,
-						 unlogged boolean DEFAULT NULL)
+						 unlogged boolean DEFAULT NULL,
+						 notify boolean DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mq_alter' LANGUAGE C VOLATILE;
 

@@ -80,6 +80,9 @@ mq_ack(PG_FUNCTION_ARGS)
 	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
 			  values, nulls, 0);
 	acked = (SPI_processed > 0);
+	/* should we roll back, the message is back where it was */
+	if (acked)
+		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
 	MqEnd(&call);
 	PG_RETURN_BOOL(acked);
 }
@@ -102,6 +105,8 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_IDS_RETAIN : MQ_STMT_ACK_IDS,
 			  values, NULL, 0);
+	if (SPI_processed > 0)
+		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
 	for (row = 0; row < SPI_processed; row++)
 	{
 		bool		isnull;
@@ -160,6 +165,8 @@ mq_nack(PG_FUNCTION_ARGS)
 		MqExecute(queue, attempt >= queue->max_attempts ?
 				  MQ_STMT_NACK_DEAD : MQ_STMT_NACK_RETRY, values, nulls, 0);
 		nacked = true;
+		/* a retry, now or later, changes when readers should look */
+		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT);
 	}
 	MqEnd(&call);
 	PG_RETURN_BOOL(nacked);

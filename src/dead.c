@@ -66,6 +66,9 @@ mq_redrive(PG_FUNCTION_ARGS)
 	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
 	MqExecute(queue, MQ_STMT_REDRIVE, values, nulls, 0);
 	moved = SPI_processed;
+	if (moved > 0)
+		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT |
+						 (queue->notify ? MQ_NOTIFY_ON_COMMIT : 0));
 	MqEnd(&call);
 	PG_RETURN_INT64((int64) moved);
 }

@@ -22,6 +22,9 @@ PG_MODULE_MAGIC;
 /* mq.max_message_size: the largest body, headers or result, in bytes */
 int			mq_max_message_size = 1024 * 1024;
 
+/* mq.max_wait: the longest wait mq_read accepts, in milliseconds */
+int			mq_max_wait = 5 * 60 * 1000;
+
 void		_PG_init(void);
 
 void
@@ -37,6 +40,19 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("mq.max_wait",
+							"Longest wait accepted by mq_read.",
+							"A waiting read holds its statement's snapshot and a "
+							"connection; longer waits are rejected.",
+							&mq_max_wait,
+							5 * 60 * 1000,
+							0,
+							60 * 60 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MqWakeupInit();
 	MarkGUCPrefixReserved("mq");
 
 	MqCacheInit();

@@ -28,8 +28,10 @@
 /* intervals above this (100 years) are rejected, which keeps arithmetic safe */
 #define MQ_MAX_INTERVAL_USECS	(INT64CONST(36525) * USECS_PER_DAY)
 
-/* GUCs (mq.c) */
+/* GUCs (mq.c, wakeup.c) */
 extern int	mq_max_message_size;
+extern int	mq_max_wait;
+extern int	mq_wait_slots;
 
 /* Privileges a role may hold on a queue (the owner holds them all). */
 typedef enum MqPrivilege
@@ -49,6 +51,7 @@ typedef enum MqStmt
 	MQ_STMT_SEND,
 	MQ_STMT_SEND_BATCH,
 	MQ_STMT_READ,
+	MQ_STMT_NEXT_DUE,
 	MQ_STMT_POP,
 	MQ_STMT_POP_RETAIN,
 	MQ_STMT_ACK,
@@ -90,6 +93,7 @@ typedef struct MqQueue
 	int64		backoff_base;	/* microseconds */
 	int64		backoff_max;	/* microseconds */
 	bool		unlogged;
+	bool		notify;			/* NOTIFY "mq_<name>" when sends commit */
 	int			ngrants;
 	MqGrant    *grants;			/* in the cache's memory context */
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
@@ -137,6 +141,21 @@ extern int32 MqCheckMaxAttempts(int32 value);
 extern void MqCheckBody(Datum body, const char *what);
 extern void MqCheckHeaders(Datum headers);
 extern TimestampTz MqAddUsecs(TimestampTz ts, int64 usecs);
+
+/*
+ * What a transaction did to a queue that may make messages readable when
+ * it ends (wakeup.c).
+ */
+#define MQ_WAKE_ON_COMMIT		0x01	/* sent, nacked, redrove, altered */
+#define MQ_WAKE_ON_ABORT		0x02	/* locked rows that become free */
+#define MQ_NOTIFY_ON_COMMIT		0x04	/* the queue has notify set */
+
+/* wakeup.c */
+extern void MqWakeupInit(void);
+extern void MqWakeupRegister(MqQueue *queue, int flags);
+extern void MqWaitBegin(MqQueue *queue);
+extern bool MqWaitSleep(TimestampTz until);
+extern void MqWaitEnd(void);
 
 /* ack.c */
 extern int64 MqBackoffUsecs(MqQueue *queue, int32 attempt);

@@ -131,7 +131,7 @@ mq_load_queue(MqQueue *entry)
 
 		plan = SPI_prepare("SELECT owner::pg_catalog.oid, visibility_timeout,"
 						   " max_attempts, retention, backoff_base,"
-						   " backoff_max, unlogged FROM mq.queue"
+						   " backoff_max, unlogged, notify FROM mq.queue"
 						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 						   1, &argtype);
 		if (plan == NULL)
@@ -158,6 +158,7 @@ mq_load_queue(MqQueue *entry)
 	entry->backoff_max =
 		MqIntervalUsecs(SPI_getbinval(tup, desc, 6, &isnull), "backoff_max", true);
 	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	return true;
 }
 
@@ -350,10 +351,10 @@ mq_create(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	MqCall		call;
-	Datum		values[8];
-	char		nulls[8];
-	Oid			argtypes[8] = {TEXTOID, OIDOID, INTERVALOID, INT4OID,
-	INTERVALOID, INTERVALOID, INTERVALOID, BOOLOID};
+	Datum		values[9];
+	char		nulls[9];
+	Oid			argtypes[9] = {TEXTOID, OIDOID, INTERVALOID, INT4OID,
+	INTERVALOID, INTERVALOID, INTERVALOID, BOOLOID, BOOLOID};
 	bool		created;
 
 	MqArgNotNull(fcinfo, 1, "visibility_timeout");
@@ -361,6 +362,7 @@ mq_create(PG_FUNCTION_ARGS)
 	MqArgNotNull(fcinfo, 4, "backoff_base");
 	MqArgNotNull(fcinfo, 5, "backoff_max");
 	MqArgNotNull(fcinfo, 6, "unlogged");
+	MqArgNotNull(fcinfo, 7, "notify");
 	MqIntervalUsecs(PG_GETARG_DATUM(1), "visibility_timeout", false);
 	MqCheckMaxAttempts(PG_GETARG_INT32(2));
 	mq_check_backoff(MqIntervalUsecs(PG_GETARG_DATUM(4), "backoff_base", true),
@@ -381,13 +383,14 @@ mq_create(PG_FUNCTION_ARGS)
 	values[5] = PG_GETARG_DATUM(4);
 	values[6] = PG_GETARG_DATUM(5);
 	values[7] = PG_GETARG_DATUM(6);
+	values[8] = PG_GETARG_DATUM(7);
 
 	if (SPI_execute_with_args("INSERT INTO mq.queue (queue_name, owner,"
 							  " visibility_timeout, max_attempts, retention,"
-							  " backoff_base, backoff_max, unlogged)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+							  " backoff_base, backoff_max, unlogged, notify)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 							  " ON CONFLICT (queue_name) DO NOTHING",
-							  8, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into the catalog of queues");
 	created = (SPI_processed == 1);
 	if (created)
@@ -407,10 +410,10 @@ mq_alter(PG_FUNCTION_ARGS)
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	MqCall		call;
 	MqQueue    *queue;
-	Datum		values[8];
-	char		nulls[8];
-	Oid			argtypes[8] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID,
-	INTERVALOID, INTERVALOID, BOOLOID, BOOLOID};
+	Datum		values[9];
+	char		nulls[9];
+	Oid			argtypes[9] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID,
+	INTERVALOID, INTERVALOID, BOOLOID, BOOLOID, BOOLOID};
 	int			i;
 	bool		unlogged;
 
@@ -436,6 +439,8 @@ mq_alter(PG_FUNCTION_ARGS)
 	}
 	values[7] = BoolGetDatum(!PG_ARGISNULL(3));
 	nulls[7] = ' ';
+	values[8] = PG_ARGISNULL(7) ? (Datum) 0 : PG_GETARG_DATUM(7);
+	nulls[8] = PG_ARGISNULL(7) ? 'n' : ' ';
 	if (!PG_ARGISNULL(3) && MqIntervalUsecs(PG_GETARG_DATUM(3), "retention", true) == 0)
 		nulls[3] = 'n';
 
@@ -445,9 +450,10 @@ mq_alter(PG_FUNCTION_ARGS)
 							  " retention = CASE WHEN $8 THEN $4 ELSE retention END,"
 							  " backoff_base = COALESCE($5, backoff_base),"
 							  " backoff_max = COALESCE($6, backoff_max),"
-							  " unlogged = COALESCE($7, unlogged)"
+							  " unlogged = COALESCE($7, unlogged),"
+							  " notify = COALESCE($9, notify)"
 							  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
-							  8, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+							  9, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update the catalog of queues");
 
 	if (unlogged != queue->unlogged)
@@ -465,6 +471,8 @@ mq_alter(PG_FUNCTION_ARGS)
 
 	/* every backend (this one included) rereads the options */
 	CacheInvalidateRelcacheByRelid(queue->relid);
+	/* waiting readers reread them too: more attempts may make messages readable */
+	MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT);
 
 	MqEnd(&call);
 	PG_RETURN_VOID();

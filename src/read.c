@@ -10,11 +10,21 @@
  * it rolls back with the reader's transaction.  Messages on their last
  * attempt whose lease expired are never returned (attempt < max_attempts).
  *
+ * mq_read can wait for messages: see mq_read below, wakeup.c and
+ * docs/wait.md.  While it waits it holds what its first read took (the
+ * statement's snapshot, RowExclusiveLock on the live table, the SPI
+ * connection) and nothing else: no transaction ID, unless the caller's
+ * transaction already had one, and no row locks.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "funcapi.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "mq.h"
@@ -33,6 +43,90 @@ mq_return_messages(FunctionCallInfo fcinfo)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
 }
 
+/*
+ * The wait argument in microseconds: at most mq.max_wait, and only where a
+ * new snapshot can see what others commit during the wait.
+ */
+static int64
+mq_wait_arg(FunctionCallInfo fcinfo, int argno)
+{
+	int64		wait;
+
+	MqArgNotNull(fcinfo, argno, "wait");
+	wait = MqIntervalUsecs(PG_GETARG_DATUM(argno), "wait", true);
+	if (wait > (int64) mq_max_wait * 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait must not exceed mq.max_wait"),
+				 errdetail("mq.max_wait is %s.",
+						   GetConfigOptionByName("mq.max_wait", NULL, false)),
+				 errhint("Read again when the wait ends.")));
+	if (wait > 0 && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mq_read cannot wait in a %s transaction",
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("The transaction's snapshot never sees messages sent after it was taken."),
+				 errhint("Read with wait => '0', or wait in a READ COMMITTED transaction.")));
+	return wait;
+}
+
+/*
+ * Lease up to qty readable messages; true if there were any (they are in
+ * SPI_tuptable).  SPI takes a new snapshot for each statement it runs
+ * (read_only is false), so in READ COMMITTED every call sees what was
+ * committed before it, even within one waiting statement.
+ */
+static bool
+mq_read_once(MqQueue *queue, int32 qty, int64 vt)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[4];
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(queue->max_attempts);
+	values[2] = Int32GetDatum(qty);
+	values[3] = TimestampTzGetDatum(MqAddUsecs(now, vt < 0 ? queue->visibility_timeout : vt));
+	MqExecute(queue, MQ_STMT_READ, values, NULL, 0);
+	if (SPI_processed > 0)
+	{
+		/* if we roll back, the messages are readable again at once */
+		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
+		return true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return false;
+}
+
+/*
+ * When the next message becomes readable by the clock alone (a delay or a
+ * lease running out), or DT_NOEND if none will.
+ */
+static TimestampTz
+mq_next_due(MqQueue *queue, TimestampTz now)
+{
+	Datum		values[2];
+	TimestampTz due = DT_NOEND;
+	bool		isnull;
+	Datum		d;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(queue->max_attempts);
+	MqExecute(queue, MQ_STMT_NEXT_DUE, values, NULL, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		due = DatumGetTimestampTz(d);
+	SPI_freetuptable(SPI_tuptable);
+	return due;
+}
+
+/*
+ * With wait > 0 and nothing readable, sleep until a transaction that may
+ * have made messages readable ends (see wakeup.c), until the next delayed
+ * message or expired lease is due, or until the wait is over, and read
+ * again.  A wait ends early, with an empty result, when another session
+ * queues for a lock on the queue's table that conflicts with the read's.
+ */
 Datum
 mq_read(PG_FUNCTION_ARGS)
 {
@@ -40,27 +134,58 @@ mq_read(PG_FUNCTION_ARGS)
 	int32		qty = MqArgQty(fcinfo, 1);
 	MqCall		call;
 	MqQueue    *queue;
-	int64		vt = 0;
-	TimestampTz now;
-	Datum		values[4];
+	int64		vt = -1;		/* the queue's default */
+	int64		wait;
+	TimestampTz deadline;
+	bool		found;
 
 	if (!PG_ARGISNULL(2))
 		vt = MqIntervalUsecs(PG_GETARG_DATUM(2), "visibility_timeout", false);
-	MqArgNotNull(fcinfo, 3, "wait");
-	MqIntervalUsecs(PG_GETARG_DATUM(3), "wait", true);
+	wait = mq_wait_arg(fcinfo, 3);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
-	if (PG_ARGISNULL(2))
-		vt = queue->visibility_timeout;
+	deadline = MqAddUsecs(GetCurrentTimestamp(), wait);
 
-	now = GetCurrentTimestamp();
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(queue->max_attempts);
-	values[2] = Int32GetDatum(qty);
-	values[3] = TimestampTzGetDatum(MqAddUsecs(now, vt));
-	MqExecute(queue, MQ_STMT_READ, values, NULL, 0);
-	mq_return_messages(fcinfo);
+	found = mq_read_once(queue, qty, vt);
+	if (!found && wait > 0)
+	{
+		MemoryContext loopcxt;
+		MemoryContext oldcxt;
+
+		loopcxt = AllocSetContextCreate(CurrentMemoryContext, "mq_read wait",
+										ALLOCSET_SMALL_SIZES);
+		oldcxt = MemoryContextSwitchTo(loopcxt);
+
+		/* from here on, a commit that could interest us wakes us */
+		MqWaitBegin(queue);
+		for (;;)
+		{
+			TimestampTz now;
+			TimestampTz until;
+
+			found = mq_read_once(queue, qty, vt);
+			if (found)
+				break;
+			now = GetCurrentTimestamp();
+			if (now >= deadline)
+				break;
+			until = Min(deadline, mq_next_due(queue, now));
+			if (!MqWaitSleep(until))
+				break;
+
+			MemoryContextReset(loopcxt);
+			/* see alters of the queue, as a new statement would */
+			AcceptInvalidationMessages();
+			queue = MqLookup(&call, name, false);
+		}
+		MqWaitEnd();
+
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextDelete(loopcxt);
+	}
+	if (found)
+		mq_return_messages(fcinfo);
 
 	MqEnd(&call);
 	return (Datum) 0;
@@ -83,6 +208,8 @@ mq_pop(PG_FUNCTION_ARGS)
 	values[2] = Int32GetDatum(qty);
 	MqExecute(queue, queue->has_retention ? MQ_STMT_POP_RETAIN : MQ_STMT_POP,
 			  values, NULL, 0);
+	if (SPI_processed > 0)
+		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
 	mq_return_messages(fcinfo);
 
 	MqEnd(&call);

@@ -5,7 +5,9 @@
  *
  * A send is an INSERT in the caller's transaction, so it is invisible to
  * readers until that transaction commits and vanishes if it rolls back.
- * Inserts take only the table's RowExclusiveLock and block nobody.
+ * Inserts take only the table's RowExclusiveLock and block nobody.  Each
+ * send records its queue for the transaction's commit, which wakes the
+ * readers waiting on it (wakeup.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +25,14 @@
 
 PG_FUNCTION_INFO_V1(mq_send);
 PG_FUNCTION_INFO_V1(mq_send_batch);
+
+/* Wake waiting readers (and notify listeners) once the send commits. */
+static void
+mq_sent(MqQueue *queue)
+{
+	MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT |
+					 (queue->notify ? MQ_NOTIFY_ON_COMMIT : 0));
+}
 
 /*
  * Check the arguments every send shares (delay at argno, headers after it)
@@ -65,6 +75,7 @@ mq_send(PG_FUNCTION_ARGS)
 
 	queue = MqBegin(&call, name, MQ_PRIV_SEND, false);
 	MqExecute(queue, MQ_STMT_SEND, values, nulls, 0);
+	mq_sent(queue);
 	msg_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	MqEnd(&call);
@@ -113,6 +124,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	if (nelems > 0)
 	{
 		MqExecute(queue, MQ_STMT_SEND_BATCH, values, nulls, 0);
+		mq_sent(queue);
 		for (row = 0; row < SPI_processed; row++)
 		{
 			bool		isnull;

@@ -94,6 +94,16 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		" u.headers" IN_READ_ORDER("u"),
 		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}
 	},
+	/*
+	 * When the next message becomes readable without anyone committing: a
+	 * delayed message or a nack's retry falling due, or a lease expiring.
+	 * The planner answers min() from the (visible_at, msg_id) index.
+	 */
+	[MQ_STMT_NEXT_DUE] = {
+		"SELECT pg_catalog.min(visible_at) FROM %1$s"
+		" WHERE visible_at" GT "$1 AND attempt" LT "$2",
+		2, {TIMESTAMPTZOID, INT4OID}
+	},
 	[MQ_STMT_POP] = {
 		POP_SQL(""),
 		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
