@@ -4,9 +4,9 @@ SELECT mq_create('orders');
 SELECT mq_create('orders');                 -- exists already: false
 SELECT mq_create('Orders-2_x', visibility_timeout => '5 minutes', max_attempts => 3,
                  retention => '1 day', backoff_base => '2 seconds',
-                 backoff_max => '1 minute', unlogged => true);
+                 backoff_max => '1 minute', unlogged => true, notify => true);
 SELECT queue, owner, visibility_timeout, max_attempts, retention, backoff_base,
-       backoff_max, unlogged, created_at <= now() AS created
+       backoff_max, unlogged, notify, created_at <= now() AS created
   FROM mq_queues ORDER BY queue;
 
 -- the tables behind a queue
@@ -18,7 +18,8 @@ SELECT c.relname, c.relpersistence
 -- alter: NULL leaves an option as it is
 SELECT mq_alter('orders', max_attempts => 7);
 SELECT mq_alter('orders', visibility_timeout => '1 minute', retention => '2 hours');
-SELECT queue, visibility_timeout, max_attempts, retention, backoff_base, backoff_max, unlogged
+SELECT queue, visibility_timeout, max_attempts, retention, backoff_base, backoff_max,
+       unlogged, notify
   FROM mq_queues WHERE queue = 'orders';
 SELECT mq_alter('orders', retention => '0');   -- zero turns retention off
 SELECT mq_alter('orders', unlogged => true);
@@ -26,6 +27,11 @@ SELECT retention, unlogged FROM mq_queues WHERE queue = 'orders';
 SELECT relpersistence FROM pg_class WHERE oid = 'mq.q_orders'::regclass;
 SELECT mq_alter('orders', unlogged => false);
 SELECT relpersistence FROM pg_class WHERE oid = 'mq.q_orders'::regclass;
+SELECT mq_alter('orders', notify => true);
+SELECT mq_alter('orders', max_attempts => 6);
+SELECT max_attempts, notify FROM mq_queues WHERE queue = 'orders';
+SELECT mq_alter('orders', notify => false);
+SELECT notify FROM mq_queues WHERE queue = 'orders';
 
 -- an alter seen by the next call of the same session
 SELECT mq_alter('orders', max_attempts => 1);
@@ -67,6 +73,7 @@ SELECT mq_create('bad', visibility_timeout => '200 years');
 SELECT mq_create('bad', visibility_timeout => NULL);
 SELECT mq_create('bad', max_attempts => NULL);
 SELECT mq_create('bad', unlogged => NULL);
+SELECT mq_create('bad', notify => NULL);
 SELECT mq_create(NULL);
 SELECT mq_alter('orders', backoff_base => '1 hour');
 SELECT mq_alter('orders', max_attempts => -1);
