@@ -301,20 +301,24 @@ mq_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 void
 MqWakeupInit(void)
 {
-	DefineCustomIntVariable("mq.wait_slots",
-							"Number of wait slots readers waiting in mq_read sleep on.",
-							"Queues are hashed onto slots; readers of queues that share "
-							"a slot also wake for each other's messages.",
-							&mq_wait_slots,
-							1024,
-							16,
-							1024 * 1024,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-
+	/*
+	 * Shared memory exists only when the library is preloaded, and a
+	 * PGC_POSTMASTER setting may only be defined then.
+	 */
 	if (process_shared_preload_libraries_in_progress)
 	{
+		DefineCustomIntVariable("mq.wait_slots",
+								"Number of wait slots readers waiting in mq_read sleep on.",
+								"Queues are hashed onto slots; readers of queues that share "
+								"a slot also wake for each other's messages.",
+								&mq_wait_slots,
+								1024,
+								16,
+								1024 * 1024,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
 		prev_shmem_request_hook = shmem_request_hook;
 		shmem_request_hook = mq_shmem_request;
 		prev_shmem_startup_hook = shmem_startup_hook;
