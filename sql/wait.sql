@@ -12,8 +12,7 @@ SELECT msg_id = :m1 AS same, body,
 -- nothing readable: the wait runs out and returns no rows
 SELECT count(*), clock_timestamp() - statement_timestamp() >= interval '200 ms' AS waited
   FROM mq_read('w', wait => '200 ms');
--- NULL and zero mean no wait
-SELECT count(*) FROM mq_read('w', wait => NULL);
+-- zero means no wait
 SELECT count(*) FROM mq_read('w', wait => '0');
 
 -- a delayed message wakes the reader when it falls due, not at the end of the wait

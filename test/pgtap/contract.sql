@@ -1,8 +1,8 @@
 -- The SQL contract: every function with its argument names, types and
 -- defaults and its return type, the mq_message type, the mq_queues view,
--- the internal schema and the mq.max_message_size setting.
+-- the internal schema and the mq.max_message_size and mq.max_wait settings.
 BEGIN;
-SELECT plan(117);
+SELECT plan(120);
 
 -- Defaults are compared in their text form, which depends on IntervalStyle.
 SET LOCAL IntervalStyle = 'postgres';
@@ -17,40 +17,41 @@ SET LOCAL search_path = DEFAULT;
 
 -- mq_create
 SELECT has_function('mq_create',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean']);
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean']);
 SELECT function_returns('mq_create',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean'],
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean'],
 	'boolean');
 SELECT is((SELECT proargnames FROM pg_proc
-			WHERE oid = to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean)')),
+			WHERE oid = to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)')),
 	ARRAY['queue', 'visibility_timeout', 'max_attempts', 'retention',
-		  'backoff_base', 'backoff_max', 'unlogged'],
+		  'backoff_base', 'backoff_max', 'unlogged', 'notify'],
 	'mq_create argument names');
 SELECT is(pg_get_function_arguments(
-			to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean)')),
+			to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)')),
 	'queue text, visibility_timeout interval DEFAULT ''00:00:30''::interval, '
 	'max_attempts integer DEFAULT 5, retention interval DEFAULT NULL::interval, '
 	'backoff_base interval DEFAULT ''00:00:01''::interval, '
-	'backoff_max interval DEFAULT ''00:10:00''::interval, unlogged boolean DEFAULT false',
+	'backoff_max interval DEFAULT ''00:10:00''::interval, unlogged boolean DEFAULT false, '
+	'notify boolean DEFAULT false',
 	'mq_create arguments and defaults');
 
 -- mq_alter
 SELECT has_function('mq_alter',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean']);
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean']);
 SELECT function_returns('mq_alter',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean'],
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean'],
 	'void');
 SELECT is((SELECT proargnames FROM pg_proc
-			WHERE oid = to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean)')),
+			WHERE oid = to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean,boolean)')),
 	ARRAY['queue', 'visibility_timeout', 'max_attempts', 'retention',
-		  'backoff_base', 'backoff_max', 'unlogged'],
+		  'backoff_base', 'backoff_max', 'unlogged', 'notify'],
 	'mq_alter argument names');
 SELECT is(pg_get_function_arguments(
-			to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean)')),
+			to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean,boolean)')),
 	'queue text, visibility_timeout interval DEFAULT NULL::interval, '
 	'max_attempts integer DEFAULT NULL::integer, retention interval DEFAULT NULL::interval, '
 	'backoff_base interval DEFAULT NULL::interval, backoff_max interval DEFAULT NULL::interval, '
-	'unlogged boolean DEFAULT NULL::boolean',
+	'unlogged boolean DEFAULT NULL::boolean, notify boolean DEFAULT NULL::boolean',
 	'mq_alter arguments: every option defaults to NULL (unchanged)');
 
 -- mq_drop
@@ -243,7 +244,8 @@ SELECT results_eq(
 	$$VALUES ('queue', 'text'), ('owner', 'regrole'), ('visibility_timeout', 'interval'),
 			 ('max_attempts', 'integer'), ('retention', 'interval'),
 			 ('backoff_base', 'interval'), ('backoff_max', 'interval'),
-			 ('unlogged', 'boolean'), ('created_at', 'timestamp with time zone')$$,
+			 ('unlogged', 'boolean'), ('notify', 'boolean'),
+			 ('created_at', 'timestamp with time zone')$$,
 	'mq_queues columns, in order, with their types');
 SELECT ok(has_table_privilege('public', 'mq_queues', 'SELECT'),
 	'everyone may read mq_queues');
@@ -273,7 +275,8 @@ SELECT results_eq(
 SELECT lives_ok(
 	$$SELECT mq_create(queue => 'tap_c_named',
 		visibility_timeout => '1 minute', max_attempts => 3, retention => NULL,
-		backoff_base => '2 seconds', backoff_max => '1 minute', unlogged => false)$$,
+		backoff_base => '2 seconds', backoff_max => '1 minute', unlogged => false,
+		notify => false)$$,
 	'mq_create accepts every argument by name');
 
 -- §7: SECURITY DEFINER code must pin search_path.
@@ -293,10 +296,10 @@ SELECT is(mq_create('tap_c', max_attempts => 9), false,
 	'mq_create returns false when the queue already exists');
 SELECT results_eq(
 	$$SELECT visibility_timeout, max_attempts, retention, backoff_base, backoff_max,
-			 unlogged FROM mq_queues WHERE queue = 'tap_c'$$,
+			 unlogged, notify FROM mq_queues WHERE queue = 'tap_c'$$,
 	$$VALUES ('30 seconds'::interval, 5, NULL::interval, '1 second'::interval,
-			  '10 minutes'::interval, false)$$,
-	'mq_create defaults: 30 s, 5 attempts, no retention, backoff 1 s to 10 min, logged');
+			  '10 minutes'::interval, false, false)$$,
+	'mq_create defaults: 30 s, 5 attempts, no retention, backoff 1 s to 10 min, logged, no notify');
 SELECT lives_ok($$SELECT mq_alter('tap_c', max_attempts => 7)$$, 'mq_alter runs');
 SELECT results_eq(
 	$$SELECT visibility_timeout, max_attempts, retention, backoff_base, backoff_max,
@@ -374,6 +377,18 @@ SELECT results_eq(
 SELECT is(current_setting('mq.max_message_size'), '1MB', 'mq.max_message_size shows as 1MB');
 SELECT throws_ok($$SET LOCAL mq.max_message_size = 0$$, '22023', NULL,
 	'mq.max_message_size must be at least 1 byte');
+
+--
+-- mq.max_wait (mq.wait_slots exists only with shared_preload_libraries)
+--
+SELECT results_eq(
+	$$SELECT setting, unit, context, vartype, boot_val, max_val
+		FROM pg_settings WHERE name = 'mq.max_wait'$$,
+	$$VALUES ('300000', 'ms', 'superuser', 'integer', '300000', '3600000')$$,
+	'mq.max_wait: milliseconds, default 5 min, at most 1 h, superuser-settable');
+SELECT is(current_setting('mq.max_wait'), '5min', 'mq.max_wait shows as 5min');
+SELECT throws_ok($$SELECT * FROM mq_read('tap_none', wait => '5 minutes 1 second')$$,
+	'22023', 'wait must not exceed mq.max_wait', 'a wait above mq.max_wait is rejected');
 SELECT throws_ok($$SET LOCAL mq.no_such_setting = 1$$, '42602', NULL,
 	'the mq. prefix is reserved: unknown mq.* settings are rejected');
 

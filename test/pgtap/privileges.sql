@@ -30,7 +30,7 @@ $f$;
 -- EXECUTE on the functions
 --
 SELECT ok(NOT has_function_privilege('public',
-		'mq_create(text,interval,integer,interval,interval,interval,boolean)', 'EXECUTE'),
+		'mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)', 'EXECUTE'),
 	'PUBLIC may not execute mq_create');
 SELECT results_eq(
 	$$SELECT p.oid::regprocedure::text FROM pg_proc p
@@ -39,7 +39,7 @@ SELECT results_eq(
 	   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'mq'
 	  WHERE NOT has_function_privilege('public', p.oid, 'EXECUTE')
 	  ORDER BY 1$$,
-	$$VALUES ('mq_create(text,interval,integer,interval,interval,interval,boolean)')$$,
+	$$VALUES ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)')$$,
 	'mq_create is the only function of mq that PUBLIC may not execute');
 
 SET ROLE tap_alice;
