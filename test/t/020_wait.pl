@@ -1,0 +1,198 @@
+# Waiting reads on a real server: 50 idle waiters use no measurable CPU and
+# hold no transaction ID; a commit wakes one of them with the message;
+# cancel and termination end waits cleanly; a send in a prepared
+# transaction to a queue with notify commits; and without
+# shared_preload_libraries the polling fallback still delivers.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+
+my $waiters = 50;
+
+my $node = PostgreSQL::Test::Cluster->new('wait');
+$node->init;
+$node->append_conf('postgresql.conf', qq(
+shared_preload_libraries = 'mq'
+max_connections = 100
+max_prepared_transactions = 2
+));
+$node->start;
+$node->safe_psql('postgres', q(
+CREATE EXTENSION mq;
+SELECT mq_create('idle');
+SELECT mq_create('noted', notify => true);
+));
+
+# A condition on pg_stat_activity: backends sleeping in a wait on a queue.
+sub sleeping
+{
+	my ($queue) = @_;
+	return "wait_event_type = 'Extension' AND query LIKE '%mq_read(''$queue''%'";
+}
+
+sub sleeping_pids
+{
+	my ($queue) = @_;
+	my $pids = $node->safe_psql('postgres',
+		"SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE "
+		  . sleeping($queue));
+	return split ' ', $pids;
+}
+
+sub wait_for_sleepers
+{
+	my ($queue, $n) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = $n FROM pg_stat_activity WHERE " . sleeping($queue))
+	  or die "timed out waiting for $n sleeping readers of $queue";
+}
+
+# Start a session whose read waits; returns the BackgroundPsql.
+sub start_waiter
+{
+	my ($queue, $wait) = @_;
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	$s->query_until(qr/reading/,
+		"\\echo reading\nSELECT count(*) AS got FROM mq_read('$queue', wait => '$wait');\n");
+	return $s;
+}
+
+# CPU time (user + system) a process has used, in clock ticks.
+sub cpu_ticks
+{
+	my ($pid) = @_;
+	my $stat = slurp_file("/proc/$pid/stat");
+	$stat =~ s/^.*\)\s+//s;    # fields after "(comm)", from field 3 (state)
+	my @f = split ' ', $stat;
+	return $f[11] + $f[12];    # fields 14 (utime) and 15 (stime)
+}
+
+# --- 50 idle waiters ------------------------------------------------------
+
+my @sessions = map { start_waiter('idle', '60 s') } 1 .. $waiters;
+wait_for_sleepers('idle', $waiters);
+my @pids = sleeping_pids('idle');
+is(scalar @pids, $waiters, "$waiters readers sleep in their wait");
+
+is( $node->safe_psql('postgres', qq(
+SELECT count(*) FILTER (WHERE backend_xid IS NULL),
+       count(*) FILTER (WHERE backend_xmin IS NOT NULL)
+  FROM pg_stat_activity WHERE pid IN (@{[ join ', ', @pids ]}))),
+	"$waiters|$waiters",
+	'a waiting read holds a snapshot but no transaction ID');
+
+my $seconds = 4;
+my $before = 0;
+$before += cpu_ticks($_) for @pids;
+sleep $seconds;
+my $after = 0;
+$after += cpu_ticks($_) for @pids;
+my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+my $used_ms = ($after - $before) * 1000 / $hz;
+note "$waiters waiting backends used $used_ms ms of CPU in $seconds s";
+# A poll every 100 ms would cost each backend some 40 reads here, hundreds
+# of ms in all; sleeping on the condition variable costs nothing.
+cmp_ok($used_ms, '<=', 50,
+	"$waiters idle waiters use no measurable CPU ($used_ms ms in $seconds s)");
+
+# One commit wakes them; one of them gets the message, the others sleep again.
+my $t0 = time;
+$node->safe_psql('postgres', q(
+BEGIN;
+SELECT mq_send('idle', '{"n": 1}');
+COMMIT;
+));
+wait_for_sleepers('idle', $waiters - 1);
+my $woke = time - $t0;
+ok($woke < 10, sprintf('a commit wakes a waiter at once (%.3f s, the wait was 60 s)', $woke));
+is( $node->safe_psql('postgres', q(SELECT in_flight FROM mq_metrics('idle'))),
+	'1', 'the woken reader leased the message');
+
+# Cancel ends every wait, with the cancel error and nothing else.
+$node->safe_psql('postgres',
+	'SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE '
+	  . sleeping('idle'));
+wait_for_sleepers('idle', 0);
+my ($got, $canceled) = (0, 0);
+for my $s (@sessions)
+{
+	my $out = $s->query('SELECT 1');
+	$got++ if $out =~ /^1\n1$/m;
+	$canceled++ if $s->{stderr} =~ /canceling statement due to user request/;
+	$s->quit;
+}
+is($got, 1, 'exactly one waiter returned the message');
+is($canceled, $waiters - 1, 'the others were canceled');
+
+# --- termination ----------------------------------------------------------
+
+my $victim = start_waiter('idle', '60 s');
+my $other = start_waiter('idle', '60 s');
+wait_for_sleepers('idle', 2);
+$node->safe_psql('postgres',
+	'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE '
+	  . sleeping('idle') . ' ORDER BY backend_start LIMIT 1');
+wait_for_sleepers('idle', 1);
+$node->safe_psql('postgres', q(SELECT mq_send('idle', '{"n": 2}')));
+wait_for_sleepers('idle', 0);
+like($other->query('SELECT 1'), qr/^1\n1$/m,
+	'after another waiter was terminated, the next commit still wakes the survivor');
+eval { $victim->quit };    # its psql lost the connection
+$other->quit;
+ok(!$node->log_contains('terminated by signal'), 'no backend crashed');
+
+# --- a prepared transaction ---------------------------------------------
+
+$node->safe_psql('postgres', q(
+BEGIN;
+SELECT mq_send('noted', '{"n": "prepared"}');
+PREPARE TRANSACTION 'p1';
+));
+$node->safe_psql('postgres', q(COMMIT PREPARED 'p1'));
+is($node->safe_psql('postgres', q(SELECT body->>'n' FROM mq_read('noted'))),
+	'prepared', 'a send to a queue with notify can be prepared and committed');
+
+# --- without shared_preload_libraries -----------------------------------
+
+$node->adjust_conf('postgresql.conf', 'shared_preload_libraries', "''");
+$node->restart;
+my ($rc, $stdout, $stderr) =
+  $node->psql('postgres', 'SHOW mq.wait_slots');
+like($stderr, qr/unrecognized configuration parameter/,
+	'without preload there are no wait slots');
+
+my @polling = map { start_waiter('idle', '60 s') } 1 .. 5;
+wait_for_sleepers('idle', 5);
+@pids = sleeping_pids('idle');
+$before = 0;
+$before += cpu_ticks($_) for @pids;
+sleep 2;
+$after = 0;
+$after += cpu_ticks($_) for @pids;
+note sprintf('without preload, 5 polling waiters used %d ms of CPU in 2 s',
+	($after - $before) * 1000 / $hz);
+
+$t0 = time;
+$node->safe_psql('postgres', q(SELECT mq_send('idle', '{"n": 3}')));
+wait_for_sleepers('idle', 4);
+$woke = time - $t0;
+ok($woke < 10,
+	sprintf('without preload a waiter still finds the message (%.3f s)', $woke));
+$node->safe_psql('postgres', q(
+SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+ WHERE wait_event_type = 'Extension'));
+wait_for_sleepers('idle', 0);
+$got = 0;
+for my $s (@polling)
+{
+	$got++ if $s->query('SELECT 1') =~ /^1\n1$/m;
+	$s->quit;
+}
+is($got, 1, 'one polling waiter returned the message');
+
+$node->stop;
+done_testing();
