@@ -20,9 +20,10 @@
  *   cc -O2 -Wall -o bench/latency bench/latency.c \
  *      -I$(pg_config --includedir) -L$(pg_config --libdir) -lpq -lpthread
  * Run (connection from PG* variables or the first argument):
- *   bench/latency [-n rounds] [-q queue] [-s on|off] [conninfo]
- * -s sets synchronous_commit for the sender and the reader (whose read
- * commits its lease before the result reaches the client).  The queue is created if
+ *   bench/latency [-n rounds] [-q queue] [-s on|off] [-r on|off] [conninfo]
+ * -s sets synchronous_commit for the sender, -r for the reader (whose read
+ * commits its lease before the result reaches the client, so with "on" it
+ * waits for a WAL flush of its own); both default to the server's setting.  The queue is created if
  * missing and purged first.
  */
 #include <errno.h>
@@ -38,7 +39,8 @@
 
 static const char *conninfo = "";
 static const char *queue = "bench_latency";
-static const char *sync_commit = NULL;
+static const char *sync_commit = NULL;	/* the sender's */
+static const char *reader_sync_commit = NULL;
 static int	rounds = 2000;
 
 static sem_t start_sem;
@@ -91,9 +93,9 @@ reader_main(void *arg)
 	const char *params[2] = {queue, NULL};
 	int			i;
 
-	if (sync_commit)
+	if (reader_sync_commit)
 	{
-		const char *p[1] = {sync_commit};
+		const char *p[1] = {reader_sync_commit};
 
 		PQclear(run(conn, "SELECT set_config('synchronous_commit', $1, false)", 1, p));
 	}
@@ -166,7 +168,7 @@ main(int argc, char **argv)
 	int			opt;
 	int			i;
 
-	while ((opt = getopt(argc, argv, "n:q:s:")) != -1)
+	while ((opt = getopt(argc, argv, "n:q:s:r:")) != -1)
 	{
 		switch (opt)
 		{
@@ -179,8 +181,11 @@ main(int argc, char **argv)
 			case 's':
 				sync_commit = optarg;
 				break;
+			case 'r':
+				reader_sync_commit = optarg;
+				break;
 			default:
-				fprintf(stderr, "usage: %s [-n rounds] [-q queue] [-s on|off] [conninfo]\n",
+				fprintf(stderr, "usage: %s [-n rounds] [-q queue] [-s on|off] [-r on|off] [conninfo]\n",
 						argv[0]);
 				return 2;
 		}
@@ -257,8 +262,9 @@ main(int argc, char **argv)
 	}
 	pthread_join(reader, NULL);
 
-	printf("%d round trips, queue %s, synchronous_commit %s\n", rounds, queue,
-		   sync_commit ? sync_commit : "(server default)");
+	printf("%d round trips, queue %s, synchronous_commit: sender %s, reader %s\n",
+		   rounds, queue, sync_commit ? sync_commit : "default",
+		   reader_sync_commit ? reader_sync_commit : "default");
 	report("commit -> reader", commit_to_reader, rounds);
 	report("commit returned -> reader", ack_to_reader, rounds);
 	PQfinish(writer);
