@@ -31,9 +31,14 @@
  * the message, or the count's increment precedes the sender's read of it,
  * and then the reader is in the wait list when the sender broadcasts.
  * Nothing is lost in between because a broadcast that arrives while the
- * reader is reading leaves it off the list, and its next sleep returns at
- * once so that it reads again.  The shared struct is created once, under
- * AddinShmemInitLock, at postmaster start; nslots never changes after.
+ * reader is reading takes it off the list and sets its latch, so its next
+ * sleep returns at once and it reads again.  (Were something in the read
+ * to reset the latch, the sleep would still notice at its timeout, which
+ * MqWaitSleep caps at MQ_LOCK_CHECK_MS; and something that prepares to
+ * sleep on another condition variable, as buffer I/O waits do, cancels
+ * ours, which makes the next sleep return at once.)  The shared struct is
+ * created once, under AddinShmemInitLock, at postmaster start; nslots
+ * never changes after.
  *
  * Without shared_preload_libraries there is no shared memory: readers poll
  * with latch sleeps from 1 ms doubling to 100 ms.  See docs/wait.md.
@@ -85,7 +90,7 @@ typedef struct MqWakeupShared
 typedef struct MqPending
 {
 	uint32		hash;			/* of database and name; picks the slot */
-	int			flags;			/* MQ_WAKE_* */
+	int			flags;			/* MQ_WAKE_*, MQ_NOTIFY_ON_COMMIT */
 	char		name[MQ_NAME_MAXLEN + 1];
 } MqPending;
 
