@@ -23,7 +23,8 @@ max_prepared_transactions = 2
 $node->start;
 $node->safe_psql('postgres', q(
 CREATE EXTENSION mq;
-SELECT mq_create('idle');
+SELECT mq_create('idle', visibility_timeout => '1 hour');
+SELECT mq_create('poll', visibility_timeout => '1 hour');
 SELECT mq_create('noted', notify => true);
 ));
 
@@ -32,6 +33,26 @@ sub sleeping
 {
 	my ($queue) = @_;
 	return "wait_event_type = 'Extension' AND query LIKE '%mq_read(''$queue''%'";
+}
+
+# Backends still running a read of a queue, asleep or not.
+sub reading
+{
+	my ($queue) = @_;
+	return "state = 'active' AND pid <> pg_backend_pid()"
+	  . " AND query LIKE '%mq_read(''$queue''%'";
+}
+
+# Cancel every read of a queue and wait until they are all over.
+sub cancel_readers
+{
+	my ($queue) = @_;
+	$node->safe_psql('postgres',
+		'SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE '
+		  . reading($queue));
+	$node->poll_query_until('postgres',
+		'SELECT count(*) = 0 FROM pg_stat_activity WHERE ' . reading($queue))
+	  or die "timed out waiting for the reads of $queue to end";
 }
 
 sub sleeping_pids
@@ -106,17 +127,17 @@ BEGIN;
 SELECT mq_send('idle', '{"n": 1}');
 COMMIT;
 ));
-wait_for_sleepers('idle', $waiters - 1);
+$node->poll_query_until('postgres', q(SELECT in_flight = 1 FROM mq_metrics('idle')))
+  or die 'timed out waiting for a reader to lease the message';
 my $woke = time - $t0;
 ok($woke < 10, sprintf('a commit wakes a waiter at once (%.3f s, the wait was 60 s)', $woke));
-is( $node->safe_psql('postgres', q(SELECT in_flight FROM mq_metrics('idle'))),
-	'1', 'the woken reader leased the message');
+ok( $node->poll_query_until('postgres',
+		"SELECT count(*) = $waiters - 1 FROM pg_stat_activity WHERE "
+		  . sleeping('idle')),
+	'the other readers sleep again');
 
 # Cancel ends every wait, with the cancel error and nothing else.
-$node->safe_psql('postgres',
-	'SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE '
-	  . sleeping('idle'));
-wait_for_sleepers('idle', 0);
+cancel_readers('idle');
 my ($got, $canceled) = (0, 0);
 for my $s (@sessions)
 {
@@ -138,7 +159,6 @@ $node->safe_psql('postgres',
 	  . sleeping('idle') . ' ORDER BY backend_start LIMIT 1');
 wait_for_sleepers('idle', 1);
 $node->safe_psql('postgres', q(SELECT mq_send('idle', '{"n": 2}')));
-wait_for_sleepers('idle', 0);
 like($other->query('SELECT 1'), qr/^1\n1$/m,
 	'after another waiter was terminated, the next commit still wakes the survivor');
 eval { $victim->quit };    # its psql lost the connection
@@ -165,9 +185,9 @@ my ($rc, $stdout, $stderr) =
 like($stderr, qr/unrecognized configuration parameter/,
 	'without preload there are no wait slots');
 
-my @polling = map { start_waiter('idle', '60 s') } 1 .. 5;
-wait_for_sleepers('idle', 5);
-@pids = sleeping_pids('idle');
+my @polling = map { start_waiter('poll', '60 s') } 1 .. 5;
+wait_for_sleepers('poll', 5);
+@pids = sleeping_pids('poll');
 $before = 0;
 $before += cpu_ticks($_) for @pids;
 sleep 2;
@@ -177,15 +197,13 @@ note sprintf('without preload, 5 polling waiters used %d ms of CPU in 2 s',
 	($after - $before) * 1000 / $hz);
 
 $t0 = time;
-$node->safe_psql('postgres', q(SELECT mq_send('idle', '{"n": 3}')));
-wait_for_sleepers('idle', 4);
+$node->safe_psql('postgres', q(SELECT mq_send('poll', '{"n": 3}')));
+$node->poll_query_until('postgres', q(SELECT in_flight = 1 FROM mq_metrics('poll')))
+  or die 'timed out waiting for a reader to lease the message';
 $woke = time - $t0;
 ok($woke < 10,
 	sprintf('without preload a waiter still finds the message (%.3f s)', $woke));
-$node->safe_psql('postgres', q(
-SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
- WHERE wait_event_type = 'Extension'));
-wait_for_sleepers('idle', 0);
+cancel_readers('poll');
 $got = 0;
 for my $s (@polling)
 {
