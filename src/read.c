@@ -150,12 +150,10 @@ mq_read(PG_FUNCTION_ARGS)
 	found = mq_read_once(queue, qty, vt);
 	if (!found && wait > 0)
 	{
-		MemoryContext loopcxt;
-		MemoryContext oldcxt;
-
-		loopcxt = AllocSetContextCreate(CurrentMemoryContext, "mq_read wait",
-										ALLOCSET_SMALL_SIZES);
-		oldcxt = MemoryContextSwitchTo(loopcxt);
+		/* for what each round's lookup allocates */
+		MemoryContext loopcxt = AllocSetContextCreate(CurrentMemoryContext,
+													  "mq_read wait",
+													  ALLOCSET_SMALL_SIZES);
 
 		/* from here on, a commit that could interest us wakes us */
 		MqWaitBegin(queue);
@@ -163,6 +161,7 @@ mq_read(PG_FUNCTION_ARGS)
 		{
 			TimestampTz now;
 			TimestampTz until;
+			MemoryContext oldcxt;
 
 			found = mq_read_once(queue, qty, vt);
 			if (found)
@@ -174,14 +173,14 @@ mq_read(PG_FUNCTION_ARGS)
 			if (!MqWaitSleep(until))
 				break;
 
-			MemoryContextReset(loopcxt);
 			/* see alters of the queue, as a new statement would */
+			MemoryContextReset(loopcxt);
+			oldcxt = MemoryContextSwitchTo(loopcxt);
 			AcceptInvalidationMessages();
 			queue = MqLookup(&call, name, false);
+			MemoryContextSwitchTo(oldcxt);
 		}
 		MqWaitEnd();
-
-		MemoryContextSwitchTo(oldcxt);
 		MemoryContextDelete(loopcxt);
 	}
 	if (found)
