@@ -171,7 +171,8 @@ mq_wake_pending(int flag)
 {
 	int			i;
 
-	if (wakeup_shared == NULL)
+	/* most transactions of a preloaded server never touch a queue */
+	if (npending == 0 || wakeup_shared == NULL)
 		return;
 
 	/* pairs with the barrier of the waiter's increment; see file header */
