@@ -13,17 +13,20 @@
  * It reports t2 - t0 ("commit -> reader": the whole commit, WAL flush
  * included, plus the wake-up and the reader's read) and t2 - t1 (how long
  * after the sender learns of its commit the reader has the message; may be
- * negative, since the reader is woken before the sender's COMMIT returns).
+ * negative, since the reader is woken before the sender's COMMIT returns),
+ * and for reference t1 - t0, the sender's COMMIT alone.
  * The reader acks each message outside the timed window.
  *
  * Build (libpq headers from libpq-dev):
  *   cc -O2 -Wall -o bench/latency bench/latency.c \
  *      -I$(pg_config --includedir) -L$(pg_config --libdir) -lpq -lpthread
  * Run (connection from PG* variables or the first argument):
- *   bench/latency [-n rounds] [-q queue] [-s on|off] [-r on|off] [conninfo]
+ *   bench/latency [-n rounds] [-q queue] [-s on|off] [-r on|off] [-d ms] [conninfo]
  * -s sets synchronous_commit for the sender, -r for the reader (whose read
  * commits its lease before the result reaches the client, so with "on" it
- * waits for a WAL flush of its own); both default to the server's setting.  The queue is created if
+ * waits for a WAL flush of its own); both default to the server's setting.
+ * -d lets the reader sleep that long before each send (without preload,
+ * where readers poll with a growing interval, the figure depends on it).  The queue is created if
  * missing and purged first.
  */
 #include <errno.h>
@@ -42,6 +45,7 @@ static const char *queue = "bench_latency";
 static const char *sync_commit = NULL;	/* the sender's */
 static const char *reader_sync_commit = NULL;
 static int	rounds = 2000;
+static int	idle_ms = 0;
 
 static sem_t start_sem;
 static sem_t done_sem;
@@ -150,7 +154,7 @@ static void
 report(const char *what, double *v, int n)
 {
 	qsort(v, n, sizeof(double), cmp_double);
-	printf("%-22s p50 %7.3f ms  p90 %7.3f ms  p99 %7.3f ms  max %7.3f ms\n",
+	printf("%-25s p50 %7.3f ms  p90 %7.3f ms  p99 %7.3f ms  max %7.3f ms\n",
 		   what, v[n / 2], v[(int) (n * 0.90)], v[(int) (n * 0.99)], v[n - 1]);
 }
 
@@ -162,13 +166,14 @@ main(int argc, char **argv)
 	pthread_t	reader;
 	double	   *commit_to_reader;
 	double	   *ack_to_reader;
+	double	   *commit_time;
 	char		pidbuf[16];
 	const char *pidparam[1] = {pidbuf};
 	const char *qparam[1];
 	int			opt;
 	int			i;
 
-	while ((opt = getopt(argc, argv, "n:q:s:r:")) != -1)
+	while ((opt = getopt(argc, argv, "n:q:s:r:d:")) != -1)
 	{
 		switch (opt)
 		{
@@ -184,8 +189,11 @@ main(int argc, char **argv)
 			case 'r':
 				reader_sync_commit = optarg;
 				break;
+			case 'd':
+				idle_ms = atoi(optarg);
+				break;
 			default:
-				fprintf(stderr, "usage: %s [-n rounds] [-q queue] [-s on|off] [-r on|off] [conninfo]\n",
+				fprintf(stderr, "usage: %s [-n rounds] [-q queue] [-s on|off] [-r on|off] [-d ms] [conninfo]\n",
 						argv[0]);
 				return 2;
 		}
@@ -214,6 +222,7 @@ main(int argc, char **argv)
 
 	commit_to_reader = malloc(sizeof(double) * rounds);
 	ack_to_reader = malloc(sizeof(double) * rounds);
+	commit_time = malloc(sizeof(double) * rounds);
 	sem_init(&start_sem, 0, 0);
 	sem_init(&done_sem, 0, 0);
 	if (pthread_create(&reader, NULL, reader_main, NULL) != 0)
@@ -248,6 +257,8 @@ main(int argc, char **argv)
 			}
 			usleep(200);
 		}
+		if (idle_ms > 0)
+			usleep(idle_ms * 1000);
 
 		PQclear(run(writer, "BEGIN", 0, NULL));
 		PQclear(PQexecPrepared(writer, "s", 1, qparam, NULL, NULL, 0));
@@ -259,14 +270,17 @@ main(int argc, char **argv)
 			return 1;
 		commit_to_reader[i] = reader_t2 - t0;
 		ack_to_reader[i] = reader_t2 - t1;
+		commit_time[i] = t1 - t0;
 	}
 	pthread_join(reader, NULL);
 
-	printf("%d round trips, queue %s, synchronous_commit: sender %s, reader %s\n",
+	printf("%d round trips, queue %s, synchronous_commit: sender %s, reader %s,"
+		   " reader idle %d ms before each send\n",
 		   rounds, queue, sync_commit ? sync_commit : "default",
-		   reader_sync_commit ? reader_sync_commit : "default");
+		   reader_sync_commit ? reader_sync_commit : "default", idle_ms);
 	report("commit -> reader", commit_to_reader, rounds);
 	report("commit returned -> reader", ack_to_reader, rounds);
+	report("sender's COMMIT", commit_time, rounds);
 	PQfinish(writer);
 	PQfinish(monitor);
 	return 0;
