@@ -252,6 +252,16 @@ sub _psql
 			'<', \$script, '>', \$out, '2>', \$err,
 			IPC::Run::timeout(60));
 	};
+	if (!$ok && ($self->{errors_logged} //= 0) < 20)
+	{
+		# keep the first errors of each client for whoever reads the logs
+		$self->{errors_logged}++;
+		if (open my $fh, '>>', "$self->{dir}/errors")
+		{
+			print $fh "[$$] ", ($@ || $err);
+			close $fh;
+		}
+	}
 	return ($ok ? 1 : 0, $out);
 }
 
