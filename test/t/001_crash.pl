@@ -182,8 +182,8 @@ for my $how (@crashes)
 				q{SELECT ready, delayed, in_flight FROM mq_metrics('scratch')}),
 			'0|0|0',
 			'a crash empties an unlogged queue');
-		like($node->safe_psql('postgres', q{SELECT mq_send('scratch', '{}')}),
-			qr/^\d+$/, 'the unlogged queue works after the crash');
+		is($node->safe_psql('postgres', q{SELECT mq_send('scratch', '{}')}),
+			'1', 'the unlogged queue works after the crash; its ids start again');
 	}
 }
 ok(wait_for_progress($since, 150, 60),

@@ -49,18 +49,42 @@ ok( $primary->poll_query_until(
 		q{SELECT sync_state = 'sync' FROM pg_stat_replication}),
 	'the standby is synchronous');
 
-# On the standby, state can be read but not changed.
-$primary->safe_psql('postgres', q{SELECT mq_send('jobs', '{"p": 0, "n": 0}')});
+# On the standby, state can be read but not changed.  An unlogged queue
+# has no rows on a standby (PostgreSQL does not replicate unlogged tables).
+$primary->safe_psql(
+	'postgres', q{
+	SELECT mq_send('jobs', '{"p": 0, "n": 0}');
+	SELECT mq_create('scratch', unlogged => true);
+	SELECT mq_send('scratch', '{}');
+});
 $primary->wait_for_catchup($standby);
-is($standby->safe_psql('postgres', q{SELECT ready FROM mq_metrics('jobs')}),
-	'1', 'mq_metrics works on the standby');
+is( $standby->safe_psql(
+		'postgres',
+		q{SELECT ready, delayed, in_flight, dead FROM mq_metrics('jobs')}),
+	'1|0|0|0',
+	'mq_metrics works on the standby');
+my $id = $standby->safe_psql('postgres', q{SELECT max(msg_id) FROM mq.q_jobs});
+is($standby->safe_psql('postgres', qq{SELECT state FROM mq_status('jobs', $id)}),
+	'ready', 'mq_status works on the standby');
+is($standby->safe_psql('postgres', q{SELECT string_agg(queue, ',' ORDER BY queue) FROM mq_queues}),
+	'jobs,scratch', 'mq_queues works on the standby');
 for my $call (q{mq_send('jobs', '{}')}, q{mq_read('jobs')},
-	q{mq_create('other')})
+	qq{mq_ack('jobs', $id)}, q{mq_create('other')}, q{mq_purge('jobs')})
 {
-	my ($rc, $out, $err) =
-	  $standby->psql('postgres', "SELECT $call", on_error_stop => 0);
-	like($err, qr/read-only transaction|during recovery/,
-		"$call fails on the standby");
+	my ($rc, $out, $err) = $standby->psql('postgres',
+		"\\set VERBOSITY verbose\nSELECT $call", on_error_stop => 1);
+	like($err, qr/25006.*read-only transaction/, "$call fails on the standby");
+}
+my ($rc, $out, $err) = $standby->psql('postgres',
+	q{SELECT * FROM mq_metrics('scratch')}, on_error_stop => 1);
+like($err, qr/cannot access temporary or unlogged relations during recovery/,
+	'an unlogged queue cannot be looked at on the standby');
+TODO:
+{
+	local $TODO = 'mq_metrics() fails on a standby when any queue is unlogged';
+	($rc, $out, $err) = $standby->psql('postgres',
+		q{SELECT queue FROM mq_metrics() ORDER BY queue}, on_error_stop => 1);
+	is($rc, 0, 'mq_metrics() for all queues works on the standby');
 }
 $primary->safe_psql('postgres', q{SELECT mq_purge('jobs')});
 
@@ -93,6 +117,7 @@ sub wait_for_progress
 ok(wait_for_progress(0, 300, 150), 'load runs on the primary');
 
 # Fail over.
+my ($sent_before, $acked_before) = $load->progress;
 my $t = time;
 $primary->stop('immediate');
 $standby->promote;
@@ -110,13 +135,22 @@ ok( $standby->poll_query_until(
 $load->stop_consumers;
 
 my $r = $load->reconcile($standby, 'postgres');
-diag(sprintf('failover: new primary up %.1fs after the old one stopped', $switch));
+diag(sprintf('failover: %d sends and %d acks committed on the old primary; '
+	  . 'new primary up %.1fs after it stopped', $sent_before, $acked_before, $switch));
 diag("failover test: " . MqLoad::summary($r));
 cmp_ok($r->{sent}, '>=', 500, 'hundreds of messages were sent');
 is($r->{$_}, 0, "checker: $_") for @MqLoad::MUST_BE_ZERO;
 
-# The new primary is a working primary for mq.
-my $id = $standby->safe_psql('postgres',
+# The new primary is a working primary for mq.  The unlogged queue is there,
+# empty, and its ids start again.
+is( $standby->safe_psql(
+		'postgres',
+		q{SELECT ready, delayed, in_flight, dead FROM mq_metrics('scratch')}),
+	'0|0|0|0',
+	'the unlogged queue is empty on the new primary');
+is($standby->safe_psql('postgres', q{SELECT mq_send('scratch', '{}')}),
+	'1', 'it works, and its ids start again');
+$id = $standby->safe_psql('postgres',
 	q{SELECT mq_send('jobs', '{"after": "failover"}')});
 is( $standby->safe_psql(
 		'postgres',

@@ -133,6 +133,7 @@ sub _spawn
 	{
 		my $ok = eval {
 			srand($$ ^ int(Time::HiRes::time() * 1000));
+			$self->{client} = $name;
 			open my $log, '>>', "$self->{dir}/$name.log" or die "$name.log: $!";
 			$log->autoflush(1);
 			$body->($self, $name, $log);
@@ -252,15 +253,11 @@ sub _psql
 			'<', \$script, '>', \$out, '2>', \$err,
 			IPC::Run::timeout(60));
 	};
-	if (!$ok && ($self->{errors_logged} //= 0) < 20)
+	if (!$ok && open my $fh, '>>', "$self->{dir}/errors")
 	{
-		# keep the first errors of each client for whoever reads the logs
-		$self->{errors_logged}++;
-		if (open my $fh, '>>', "$self->{dir}/errors")
-		{
-			print $fh "[$$] ", ($@ || $err);
-			close $fh;
-		}
+		# the checker counts them: only losing the server may fail a call
+		print $fh "$self->{client}: ", ($@ || $err), "\n";
+		close $fh;
 	}
 	return ($ok ? 1 : 0, $out);
 }
@@ -465,7 +462,8 @@ listed in @MqLoad::MUST_BE_ZERO.
 
 our @MUST_BE_ZERO = qw(lost undone_acks double_acks rolled_back_found phantoms
   id_reused in_two_places bad_bodies delivered_after_ack same_attempt_twice
-  over_max_attempts failed_txn_acks fenced_within_lease client_anomalies);
+  over_max_attempts failed_txn_acks fenced_within_lease client_anomalies
+  sql_errors);
 
 sub reconcile
 {
@@ -475,7 +473,7 @@ sub reconcile
 	my %c = map { $_ => 0 } @MUST_BE_ZERO,
 	  qw(sent sent_in_doubt in_doubt_committed rolled_back send_failed acked dead queued
 	  deliveries redelivered_after_nack duplicates dup_cut_by_crash
-	  dup_lease_expired);
+	  dup_lease_expired failed_calls);
 
 	# What the clients learnt.  Messages are known by their body (producer
 	# p, number n): a msg_id handed to a transaction that did not commit may
@@ -667,6 +665,18 @@ sub reconcile
 		}
 	}
 
+	# Errors the clients met: losing the server is expected, anything else
+	# (an error from mq) is not.
+	if (open my $fh, '<', "$self->{dir}/errors")
+	{
+		while (my $l = <$fh>)
+		{
+			$c{sql_errors}++ if $l =~ /\bERROR:/;
+			$c{failed_calls}++ if $l =~ /^[tlp]\d+: /;
+		}
+		close $fh;
+	}
+
 	$c{queued_by} = join(', ', map { "$_ $queued_by{$_}" } sort keys %queued_by) || 'none';
 	$c{dead_by} = join(', ', map { "$_ $dead_by{$_}" } sort keys %dead_by) || 'none';
 	return \%c;
@@ -688,7 +698,9 @@ sub summary
 		  . "$c->{redelivered_after_nack}, duplicates $c->{duplicates} "
 		  . "(lease cut by a crash $c->{dup_cut_by_crash}, lease expired "
 		  . "$c->{dup_lease_expired}, after a committed ack "
-		  . "$c->{delivered_after_ack})");
+		  . "$c->{delivered_after_ack})",
+		"client calls that failed $c->{failed_calls} "
+		  . "(SQL errors among them $c->{sql_errors})");
 }
 
 1;
