@@ -23,6 +23,7 @@ use MqLoad;
 my $max_attempts = 5;
 my $conf = qq{
 shared_preload_libraries = 'mq'
+fsync = on
 max_connections = 40
 shared_buffers = 16MB
 log_statement = none
@@ -66,6 +67,8 @@ is( $standby->safe_psql(
 my $id = $standby->safe_psql('postgres', q{SELECT max(msg_id) FROM mq.q_jobs});
 is($standby->safe_psql('postgres', qq{SELECT state FROM mq_status('jobs', $id)}),
 	'ready', 'mq_status works on the standby');
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM mq_dead('jobs')}),
+	'0', 'mq_dead works on the standby');
 is($standby->safe_psql('postgres', q{SELECT string_agg(queue, ',' ORDER BY queue) FROM mq_queues}),
 	'jobs,scratch', 'mq_queues works on the standby');
 for my $call (q{mq_send('jobs', '{}')}, q{mq_read('jobs')},
