@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -43,24 +44,43 @@ mq_status(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* One result row of mq_metrics for queue. */
+/*
+ * One result row of mq_metrics for queue.  An unlogged queue has no rows on
+ * a standby (unlogged tables are not replicated and cannot be read during
+ * recovery): asked for by name, that is an error; in the list of all
+ * queues, its counts are NULL, so that one unlogged queue does not hide
+ * the others from monitoring.
+ */
 static void
-mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now)
+mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now, bool all)
 {
 	Datum		args[2];
 	Datum		values[7];
 	bool		nulls[7];
 	int			i;
 
-	args[0] = TimestampTzGetDatum(now);
-	args[1] = Int32GetDatum(queue->max_attempts);
-	MqExecute(queue, MQ_STMT_METRICS, args, NULL, 0);
-
 	values[0] = CStringGetTextDatum(queue->name);
 	nulls[0] = false;
-	for (i = 1; i < 7; i++)
-		values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  i, &nulls[i]);
+	if (queue->unlogged && RecoveryInProgress())
+	{
+		if (!all)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot read unlogged queue \"%s\" during recovery",
+							queue->name),
+					 errdetail("Unlogged queues are not replicated to standbys.")));
+		for (i = 1; i < 7; i++)
+			nulls[i] = true;
+	}
+	else
+	{
+		args[0] = TimestampTzGetDatum(now);
+		args[1] = Int32GetDatum(queue->max_attempts);
+		MqExecute(queue, MQ_STMT_METRICS, args, NULL, 0);
+		for (i = 1; i < 7; i++)
+			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  i, &nulls[i]);
+	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -80,7 +100,7 @@ mq_metrics(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	if (queue != NULL)
-		mq_metrics_row(rsinfo, queue, now);
+		mq_metrics_row(rsinfo, queue, now, false);
 	else
 	{
 		char	  **names;
@@ -98,7 +118,7 @@ mq_metrics(PG_FUNCTION_ARGS)
 		{
 			queue = MqLookup(&call, names[i], true);
 			if (queue != NULL && MqHasPrivilege(&call, queue, MQ_PRIV_READ))
-				mq_metrics_row(rsinfo, queue, now);
+				mq_metrics_row(rsinfo, queue, now, true);
 		}
 	}
 	MqEnd(&call);
