@@ -30,6 +30,12 @@
 
 /* GUCs (mq.c) */
 extern int	mq_max_message_size;
+extern bool mq_worker_enabled;
+extern int	mq_worker_naptime;
+extern int	mq_worker_batch_size;
+extern int	mq_launcher_naptime;
+extern int	mq_vacuum_threshold;
+extern double mq_vacuum_scale_factor;
 
 /* Privileges a role may hold on a queue (the owner holds them all). */
 typedef enum MqPrivilege
@@ -66,6 +72,7 @@ typedef enum MqStmt
 	MQ_STMT_PURGE,
 	MQ_STMT_EXPIRE,
 	MQ_STMT_RETENTION,
+	MQ_STMT_NEXT_DUE,
 	MQ_NUM_STMTS
 } MqStmt;
 
@@ -101,6 +108,7 @@ typedef struct MqCall
 
 /* queue.c */
 extern void MqCacheInit(void);
+extern Oid	MqNamespace(Oid *owner);
 extern MqQueue *MqBegin(MqCall *call, const char *name, MqPrivilege priv,
 						bool missing_ok);
 extern MqQueue *MqLookup(MqCall *call, const char *name, bool missing_ok);
@@ -110,9 +118,10 @@ extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
 
 /* stmt.c */
-extern char *MqStmtSql(MqStmt stmt, const char *queue, int *nargs,
+extern char *MqStmtSql(MqStmt stmt, const MqQueue *queue, int *nargs,
 					   const Oid **argtypes);
 extern char *MqTableName(char kind, const char *queue);
+extern char *MqExhaustedIndexSql(const char *queue, int32 max_attempts);
 
 /* validate.c */
 extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);
@@ -127,5 +136,34 @@ extern TimestampTz MqAddUsecs(TimestampTz ts, int64 usecs);
 
 /* ack.c */
 extern int64 MqBackoffUsecs(MqQueue *queue, int32 attempt);
+
+/*
+ * Background workers (launcher.c, worker.c; see docs/workers.md).
+ *
+ * With shared_preload_libraries = 'mq' a launcher runs once recovery has
+ * finished and keeps one worker in every database where mq is installed.
+ * Without preload, mq_worker_start() starts a worker for one database.
+ */
+
+/* What a worker is told when it starts, in bgw_extra. */
+typedef struct MqWorkerArgs
+{
+	Oid			dboid;
+	bool		managed;		/* started by the launcher */
+} MqWorkerArgs;
+
+/* launcher.c */
+extern void MqLauncherInit(void);
+extern PGDLLEXPORT void MqLauncherMain(Datum main_arg);
+extern bool MqLauncherActive(void);
+extern void MqLauncherWake(Oid dboid);
+extern void MqLauncherReportAbsent(Oid dboid);
+extern struct BackgroundWorkerHandle *MqStartWorker(Oid dboid, const char *dbname,
+													bool managed, pid_t notify_pid);
+
+/* worker.c */
+extern PGDLLEXPORT void MqWorkerMain(Datum main_arg);
+extern bool MqWorkerLockHeld(Oid dboid);
+extern bool MqDatabaseWanted(Oid dboid);
 
 #endif							/* MQ_H */
