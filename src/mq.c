@@ -86,7 +86,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("mq.vacuum_threshold",
 							"Dead rows beyond which a worker vacuums a queue table itself; -1 leaves it to autovacuum.",
-							"The table is vacuumed when its dead rows, less those the last vacuum could not remove, exceed mq.vacuum_threshold plus mq.vacuum_scale_factor times its live rows.",
+							"A table is vacuumed when its dead rows exceed mq.vacuum_threshold plus mq.vacuum_scale_factor times its live rows.",
 							&mq_vacuum_threshold,
 							10000,
 							-1,

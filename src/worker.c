@@ -82,6 +82,9 @@
 
 /* how often, at least, a worker checks whether a command needs its database */
 #define MQ_LEAVE_CHECK_MS	1000
+/* after a vacuum in vain, wait this long before the next, doubling up to max */
+#define MQ_VACUUM_BACKOFF_MIN_MS	5000
+#define MQ_VACUUM_BACKOFF_MAX_MS	300000
 
 #if PG_VERSION_NUM >= 160000
 #define MQ_DEAD_TUPLES(tab) ((tab)->dead_tuples)
@@ -99,20 +102,21 @@ typedef struct MqWorkerQueue
 	Oid			relids[2];		/* live and retained tables, once known */
 } MqWorkerQueue;
 
-/* Dead rows a table had after the worker last vacuumed it. */
-typedef struct MqVacuumBaseline
+/* What the worker remembers of its vacuums of a table. */
+typedef struct MqVacuumState
 {
 	Oid			relid;			/* hash key */
-	int64		dead;
+	TimestampTz retry_at;		/* after a vacuum in vain, not before */
+	int			backoff_ms;		/* doubles with each vacuum in vain */
 	uint64		pass;			/* the last pass that saw the table */
-} MqVacuumBaseline;
+} MqVacuumState;
 
 static MqWorkerArgs worker_args;
 static char worker_dbname[NAMEDATALEN];
 static bool worker_serving = false;
 static MemoryContext pass_cxt = NULL;
 static MemoryContext vacuum_cxt = NULL;
-static HTAB *baselines = NULL;
+static HTAB *vacuum_states = NULL;
 static uint64 pass_count = 0;
 
 static void
@@ -376,34 +380,38 @@ mq_worker_queue(MqWorkerQueue *wq, TimestampTz *next)
 	error_context_stack = errcb.previous;
 }
 
+/* Dead rows beyond which relid is due for a vacuum. */
+static double
+mq_vacuum_limit(PgStat_StatTabEntry *tab)
+{
+	return (double) mq_vacuum_threshold +
+		mq_vacuum_scale_factor * (double) MQ_LIVE_TUPLES(tab);
+}
+
 /*
- * Should relid be vacuumed now?  Yes when its dead rows exceed the
- * threshold plus the scale factor times its live rows, not counting the
- * dead rows the worker's last vacuum of it left (those an old snapshot
- * still needs), so that a long transaction does not make the worker vacuum
- * in vain at every pass.  Needs a transaction (for the statistics).
+ * Should relid be vacuumed now?  Yes when its dead rows exceed the limit,
+ * unless the worker's last vacuum of it was in vain (it left more than the
+ * limit: an old snapshot still needs them) and its backoff has not run
+ * out, so that a long transaction does not make the worker scan the table
+ * at every pass.  Needs a transaction (for the statistics).
  */
 static bool
-mq_worker_vacuum_due(Oid relid)
+mq_worker_vacuum_due(Oid relid, TimestampTz now)
 {
 	PgStat_StatTabEntry *tab = pgstat_fetch_stat_tabentry(relid);
-	MqVacuumBaseline *base;
+	MqVacuumState *state;
 	bool		found;
-	int64		dead;
 
-	base = hash_search(baselines, &relid, HASH_ENTER, &found);
+	state = hash_search(vacuum_states, &relid, HASH_ENTER, &found);
 	if (!found)
-		base->dead = 0;
-	base->pass = pass_count;
-	if (tab == NULL)
+	{
+		state->retry_at = 0;
+		state->backoff_ms = 0;
+	}
+	state->pass = pass_count;
+	if (tab == NULL || (double) MQ_DEAD_TUPLES(tab) <= mq_vacuum_limit(tab))
 		return false;
-
-	dead = MQ_DEAD_TUPLES(tab);
-	/* someone else (autovacuum) vacuumed it since */
-	if (dead < base->dead)
-		base->dead = dead;
-	return (double) (dead - base->dead) >
-		(double) mq_vacuum_threshold + mq_vacuum_scale_factor * (double) MQ_LIVE_TUPLES(tab);
+	return now >= state->retry_at;
 }
 
 /* VACUUM (SKIP_LOCKED) one table, as if a client had asked for it. */
@@ -414,7 +422,7 @@ mq_worker_vacuum_rel(Oid relid)
 	VacuumStmt *stmt;
 	ParseState *pstate;
 	PgStat_StatTabEntry *tab;
-	MqVacuumBaseline *base;
+	MqVacuumState *state;
 	char	   *relname;
 
 	/* the statement must outlive the transactions VACUUM commits */
@@ -443,13 +451,27 @@ mq_worker_vacuum_rel(Oid relid)
 	CommitTransactionCommand();
 	MemoryContextReset(vacuum_cxt);
 
-	/* what the vacuum could not remove is the new baseline */
+	/*
+	 * Did it help?  The dead rows it reports having left are those some
+	 * snapshot still needs; if they are still over the limit, back off.
+	 */
 	StartTransactionCommand();
 	pgstat_clear_snapshot();
 	tab = pgstat_fetch_stat_tabentry(relid);
-	base = hash_search(baselines, &relid, HASH_ENTER, NULL);
-	base->dead = tab != NULL ? MQ_DEAD_TUPLES(tab) : 0;
-	base->pass = pass_count;
+	state = hash_search(vacuum_states, &relid, HASH_ENTER, NULL);
+	if (tab != NULL && (double) MQ_DEAD_TUPLES(tab) > mq_vacuum_limit(tab))
+	{
+		state->backoff_ms = Min(Max(state->backoff_ms * 2, MQ_VACUUM_BACKOFF_MIN_MS),
+								MQ_VACUUM_BACKOFF_MAX_MS);
+		state->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  state->backoff_ms);
+	}
+	else
+	{
+		state->backoff_ms = 0;
+		state->retry_at = 0;
+	}
+	state->pass = pass_count;
 	CommitTransactionCommand();
 }
 
@@ -467,8 +489,9 @@ mq_worker_vacuum(List *queues)
 	List	   *todo = NIL;
 	ListCell   *lc;
 	HASH_SEQ_STATUS status;
-	MqVacuumBaseline *base;
+	MqVacuumState *state;
 	MemoryContext oldcxt;
+	TimestampTz now = GetCurrentTimestamp();
 
 	StartTransactionCommand();
 	foreach(lc, queues)
@@ -478,7 +501,7 @@ mq_worker_vacuum(List *queues)
 
 		for (i = 0; i < 2; i++)
 		{
-			if (OidIsValid(wq->relids[i]) && mq_worker_vacuum_due(wq->relids[i]))
+			if (OidIsValid(wq->relids[i]) && mq_worker_vacuum_due(wq->relids[i], now))
 			{
 				oldcxt = MemoryContextSwitchTo(pass_cxt);
 				todo = lappend_oid(todo, wq->relids[i]);
@@ -489,11 +512,11 @@ mq_worker_vacuum(List *queues)
 	CommitTransactionCommand();
 
 	/* forget the tables of queues that are gone */
-	hash_seq_init(&status, baselines);
-	while ((base = hash_seq_search(&status)) != NULL)
+	hash_seq_init(&status, vacuum_states);
+	while ((state = hash_seq_search(&status)) != NULL)
 	{
-		if (base->pass != pass_count)
-			hash_search(baselines, &base->relid, HASH_REMOVE, NULL);
+		if (state->pass != pass_count)
+			hash_search(vacuum_states, &state->relid, HASH_REMOVE, NULL);
 	}
 
 	foreach(lc, todo)
@@ -627,8 +650,8 @@ MqWorkerMain(Datum main_arg)
 	vacuum_cxt = AllocSetContextCreate(TopMemoryContext, "mq worker vacuum",
 									   ALLOCSET_DEFAULT_SIZES);
 	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(MqVacuumBaseline);
-	baselines = hash_create("mq vacuum baselines", 16, &ctl, HASH_ELEM | HASH_BLOBS);
+	ctl.entrysize = sizeof(MqVacuumState);
+	vacuum_states = hash_create("mq vacuum states", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 
 	mq_worker_loop();
 }

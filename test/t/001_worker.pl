@@ -17,6 +17,8 @@ $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'mq'
 restart_after_crash = on
 log_statement = none
+# so that any vacuum of a queue table is the worker's
+autovacuum = off
 });
 $node->start;
 
@@ -170,6 +172,21 @@ ok(defined wait_for('postgres', "SELECT NOT EXISTS (SELECT FROM mq_status('kept'
 my $purged_after = $node->safe_psql('postgres',
 	"SELECT extract(epoch FROM clock_timestamp() - '$acked_at'::timestamptz)");
 ok($purged_after < 4, "purged within 2 s of the retention's end ($purged_after s after the ack)");
+
+# -- a queue table that churns is vacuumed by the worker
+
+$node->safe_psql('postgres', 'ALTER SYSTEM SET mq.vacuum_threshold = 1000');
+$node->reload;
+$node->safe_psql('postgres', "SELECT mq_create('churn')");
+$node->safe_psql('postgres',
+	"SELECT count(*) FROM mq_send_batch('churn',"
+	  . " (SELECT array_agg(jsonb_build_object('i', i)) FROM generate_series(1, 5000) i))");
+$node->safe_psql('postgres',
+	"SELECT count(*) FROM mq_ack('churn', array(SELECT msg_id FROM mq_read('churn', 5000)))");
+ok(defined wait_for('postgres',
+	"SELECT vacuum_count > 0 AND n_dead_tup < 5000 FROM pg_stat_user_tables"
+	  . " WHERE relid = 'mq.q_churn'::regclass", 10),
+	'the worker vacuums a queue table past mq.vacuum_threshold');
 
 # -- the worker comes back
 
