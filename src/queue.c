@@ -18,6 +18,11 @@
  * queue's tables belong to the extension owner, so nobody reaches them
  * except through these functions (or as a superuser).
  *
+ * Besides the index on (visible_at, msg_id) that reads walk, a live table
+ * has a partial index of its exhausted messages (attempt >= max_attempts),
+ * through which the background worker finds expired last leases; it names
+ * max_attempts, so mq_alter rebuilds it when that option changes.
+ *
  * Locking: mq_create inserts the catalog row with ON CONFLICT DO NOTHING, so
  * two sessions creating the same queue serialise on the catalog's primary
  * key and the loser returns false.  mq_drop deletes the catalog row first
