@@ -108,6 +108,7 @@ typedef struct MqCall
 
 /* queue.c */
 extern void MqCacheInit(void);
+extern void MqCachePrune(void);
 extern Oid	MqNamespace(Oid *owner);
 extern MqQueue *MqBegin(MqCall *call, const char *name, MqPrivilege priv,
 						bool missing_ok);

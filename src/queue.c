@@ -92,6 +92,29 @@ mq_free_plans(MqQueue *queue)
 	}
 }
 
+/*
+ * Drop the entries of queues that were dropped or altered, with their plans.
+ * A backend that lives long and sees many queues come and go (the worker)
+ * calls this between transactions, when no plan of the cache is running.
+ */
+void
+MqCachePrune(void)
+{
+	HASH_SEQ_STATUS status;
+	MqQueue    *entry;
+
+	if (queue_cache == NULL)
+		return;
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->valid)
+			continue;
+		mq_free_plans(entry);
+		hash_search(queue_cache, entry->name, HASH_REMOVE, NULL);
+	}
+}
+
 /* The internal schema's OID; its owner is the extension owner. */
 Oid
 MqNamespace(Oid *owner)

@@ -54,6 +54,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -232,6 +233,8 @@ mq_worker_queues(void)
 	uint64		i;
 
 	StartTransactionCommand();
+	/* the plans of queues dropped or altered since the last pass */
+	MqCachePrune();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (!OidIsValid(get_extension_oid("mq", true)))
 	{
@@ -310,6 +313,7 @@ mq_worker_queue_batch(MqWorkerQueue *wq, TimestampTz *next)
 {
 	MqCall		call;
 	MqQueue    *queue;
+	Oid			relid;
 	bool		more = false;
 
 	StartTransactionCommand();
@@ -317,7 +321,16 @@ mq_worker_queue_batch(MqWorkerQueue *wq, TimestampTz *next)
 	pgstat_report_activity(STATE_RUNNING, wq->activity);
 
 	MqBegin(&call, NULL, 0, true);
-	queue = MqLookup(&call, wq->name, true);
+
+	/*
+	 * Lock the live table first, as the statements would, so that a queue
+	 * dropped meanwhile is seen gone rather than failing halfway; skip it
+	 * this pass if mq_drop or mq_alter holds it.
+	 */
+	relid = RangeVarGetRelidExtended(makeRangeVar(MQ_SCHEMA, psprintf("q_%s", wq->name), -1),
+									 RowExclusiveLock, RVR_MISSING_OK | RVR_SKIP_LOCKED,
+									 NULL, NULL);
+	queue = OidIsValid(relid) ? MqLookup(&call, wq->name, true) : NULL;
 	if (queue != NULL)
 	{
 		TimestampTz now = GetCurrentTimestamp();
