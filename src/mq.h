@@ -162,6 +162,12 @@ extern void MqLauncherReportAbsent(Oid dboid);
 extern struct BackgroundWorkerHandle *MqStartWorker(Oid dboid, const char *dbname,
 													bool managed, pid_t notify_pid);
 
+/* vacuum.c */
+extern void MqVacuumPass(List *relids);
+extern void MqVacuumPoll(void);
+extern void MqVacuumStop(void);
+extern PGDLLEXPORT void MqVacuumMain(Datum main_arg);
+
 /* worker.c */
 extern PGDLLEXPORT void MqWorkerMain(Datum main_arg);
 extern bool MqWorkerLockHeld(Oid dboid);

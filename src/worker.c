@@ -3,7 +3,7 @@
  * worker.c
  *	  The worker: one background process per database where mq is installed,
  *	  which dead-letters expired last leases, purges expired retention and
- *	  vacuums queue tables that churn.
+ *	  has queue tables that churn vacuumed.
  *
  * A pass goes over every queue in mq.queue, each in its own transactions
  * (so that a queue whose tables are broken or locked holds up no other,
@@ -24,10 +24,10 @@
  *
  * Each statement works on mq.worker_batch_size rows at most and commits;
  * the worker goes on while batches come back full.  After the queues it
- * vacuums the queue tables whose dead rows exceed mq.vacuum_threshold (see
- * mq_worker_vacuum), and it flushes its statistics so that autovacuum sees
- * its deletes.  An error is logged with the queue's name and the pass goes
- * on with the next queue.
+ * has the queue tables whose dead rows exceed mq.vacuum_threshold vacuumed
+ * by a process of their own (vacuum.c), and it flushes its statistics so
+ * that autovacuum and that check see its deletes.  An error is logged with
+ * the queue's name and the pass goes on with the next queue.
  *
  * Locks.  A worker holds, for its whole life, the worker lock of its
  * database: an ExclusiveLock on the object (pg_database, dboid, 1), which
@@ -58,10 +58,8 @@
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "parser/parse_node.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -72,7 +70,6 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -83,17 +80,6 @@
 
 /* how often, at least, a worker checks whether a command needs its database */
 #define MQ_LEAVE_CHECK_MS	1000
-/* after a vacuum in vain, wait this long before the next, doubling up to max */
-#define MQ_VACUUM_BACKOFF_MIN_MS	5000
-#define MQ_VACUUM_BACKOFF_MAX_MS	300000
-
-#if PG_VERSION_NUM >= 160000
-#define MQ_DEAD_TUPLES(tab) ((tab)->dead_tuples)
-#define MQ_LIVE_TUPLES(tab) ((tab)->live_tuples)
-#else
-#define MQ_DEAD_TUPLES(tab) ((tab)->n_dead_tuples)
-#define MQ_LIVE_TUPLES(tab) ((tab)->n_live_tuples)
-#endif
 
 /* A queue as one pass sees it (allocated in pass_cxt). */
 typedef struct MqWorkerQueue
@@ -103,22 +89,10 @@ typedef struct MqWorkerQueue
 	Oid			relids[2];		/* live and retained tables, once known */
 } MqWorkerQueue;
 
-/* What the worker remembers of its vacuums of a table. */
-typedef struct MqVacuumState
-{
-	Oid			relid;			/* hash key */
-	TimestampTz retry_at;		/* after a vacuum in vain, not before */
-	int			backoff_ms;		/* doubles with each vacuum in vain */
-	uint64		pass;			/* the last pass that saw the table */
-} MqVacuumState;
-
 static MqWorkerArgs worker_args;
 static char worker_dbname[NAMEDATALEN];
 static bool worker_serving = false;
 static MemoryContext pass_cxt = NULL;
-static MemoryContext vacuum_cxt = NULL;
-static HTAB *vacuum_states = NULL;
-static uint64 pass_count = 0;
 
 static void
 mq_worker_locktag(LOCKTAG *tag, Oid dboid)
@@ -157,12 +131,13 @@ MqDatabaseWanted(Oid dboid)
 }
 
 static void
-mq_worker_unlock(int code, Datum arg)
+mq_worker_atexit(int code, Datum arg)
 {
 	LOCKTAG		tag;
 
 	mq_worker_locktag(&tag, MyDatabaseId);
 	LockRelease(&tag, ExclusiveLock, true);
+	MqVacuumStop();
 }
 
 /* Leave the database to a command that needs it to itself. */
@@ -393,161 +368,6 @@ mq_worker_queue(MqWorkerQueue *wq, TimestampTz *next)
 	error_context_stack = errcb.previous;
 }
 
-/* Dead rows beyond which relid is due for a vacuum. */
-static double
-mq_vacuum_limit(PgStat_StatTabEntry *tab)
-{
-	return (double) mq_vacuum_threshold +
-		mq_vacuum_scale_factor * (double) MQ_LIVE_TUPLES(tab);
-}
-
-/*
- * Should relid be vacuumed now?  Yes when its dead rows exceed the limit,
- * unless the worker's last vacuum of it was in vain (it left more than the
- * limit: an old snapshot still needs them) and its backoff has not run
- * out, so that a long transaction does not make the worker scan the table
- * at every pass.  Needs a transaction (for the statistics).
- */
-static bool
-mq_worker_vacuum_due(Oid relid, TimestampTz now)
-{
-	PgStat_StatTabEntry *tab = pgstat_fetch_stat_tabentry(relid);
-	MqVacuumState *state;
-	bool		found;
-
-	state = hash_search(vacuum_states, &relid, HASH_ENTER, &found);
-	if (!found)
-	{
-		state->retry_at = 0;
-		state->backoff_ms = 0;
-	}
-	state->pass = pass_count;
-	if (tab == NULL || (double) MQ_DEAD_TUPLES(tab) <= mq_vacuum_limit(tab))
-		return false;
-	return now >= state->retry_at;
-}
-
-/* VACUUM (SKIP_LOCKED) one table, as if a client had asked for it. */
-static void
-mq_worker_vacuum_rel(Oid relid)
-{
-	MemoryContext oldcxt;
-	VacuumStmt *stmt;
-	ParseState *pstate;
-	PgStat_StatTabEntry *tab;
-	MqVacuumState *state;
-	char	   *relname;
-
-	/* the statement must outlive the transactions VACUUM commits */
-	oldcxt = MemoryContextSwitchTo(vacuum_cxt);
-	stmt = makeNode(VacuumStmt);
-	stmt->options = list_make1(makeDefElem("skip_locked", (Node *) makeBoolean(true), -1));
-	stmt->rels = list_make1(makeVacuumRelation(NULL, relid, NIL));
-	stmt->is_vacuumcmd = true;
-	pstate = make_parsestate(NULL);
-	MemoryContextSwitchTo(oldcxt);
-
-	StartTransactionCommand();
-	relname = get_rel_name(relid);
-	if (relname == NULL)
-	{
-		/* dropped since the pass began */
-		CommitTransactionCommand();
-		MemoryContextReset(vacuum_cxt);
-		return;
-	}
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("vacuuming %s",
-									quote_qualified_identifier(MQ_SCHEMA, relname)));
-	PortalContext = vacuum_cxt;
-	ExecVacuum(pstate, stmt, true);
-	CommitTransactionCommand();
-	MemoryContextReset(vacuum_cxt);
-
-	/*
-	 * Did it help?  The dead rows it reports having left are those some
-	 * snapshot still needs; if they are still over the limit, back off.
-	 */
-	StartTransactionCommand();
-	pgstat_clear_snapshot();
-	tab = pgstat_fetch_stat_tabentry(relid);
-	state = hash_search(vacuum_states, &relid, HASH_ENTER, NULL);
-	if (tab != NULL && (double) MQ_DEAD_TUPLES(tab) > mq_vacuum_limit(tab))
-	{
-		state->backoff_ms = Min(Max(state->backoff_ms * 2, MQ_VACUUM_BACKOFF_MIN_MS),
-								MQ_VACUUM_BACKOFF_MAX_MS);
-		state->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													  state->backoff_ms);
-	}
-	else
-	{
-		state->backoff_ms = 0;
-		state->retry_at = 0;
-	}
-	state->pass = pass_count;
-	CommitTransactionCommand();
-}
-
-/*
- * Vacuum the queue tables that churn faster than autovacuum visits them.
- * The tables already ask autovacuum to act after 1% of their rows change,
- * but autovacuum comes to a database once every autovacuum_naptime (a
- * minute) and throttles itself; a queue consuming thousands of messages a
- * second leaves hundreds of thousands of dead rows in that time, which
- * grow the table and slow every read of the queue head.
- */
-static void
-mq_worker_vacuum(List *queues)
-{
-	List	   *todo = NIL;
-	ListCell   *lc;
-	HASH_SEQ_STATUS status;
-	MqVacuumState *state;
-	MemoryContext oldcxt;
-	TimestampTz now = GetCurrentTimestamp();
-
-	StartTransactionCommand();
-	foreach(lc, queues)
-	{
-		MqWorkerQueue *wq = lfirst(lc);
-		int			i;
-
-		for (i = 0; i < 2; i++)
-		{
-			if (OidIsValid(wq->relids[i]) && mq_worker_vacuum_due(wq->relids[i], now))
-			{
-				oldcxt = MemoryContextSwitchTo(pass_cxt);
-				todo = lappend_oid(todo, wq->relids[i]);
-				MemoryContextSwitchTo(oldcxt);
-			}
-		}
-	}
-	CommitTransactionCommand();
-
-	/* forget the tables of queues that are gone */
-	hash_seq_init(&status, vacuum_states);
-	while ((state = hash_seq_search(&status)) != NULL)
-	{
-		if (state->pass != pass_count)
-			hash_search(vacuum_states, &state->relid, HASH_REMOVE, NULL);
-	}
-
-	foreach(lc, todo)
-	{
-		PG_TRY();
-		{
-			mq_worker_vacuum_rel(lfirst_oid(lc));
-		}
-		PG_CATCH();
-		{
-			mq_worker_recover();
-			MemoryContextReset(vacuum_cxt);
-		}
-		PG_END_TRY();
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
 /* One pass over every queue.  Returns when the next one is due. */
 static TimestampTz
 mq_worker_pass(TimestampTz start)
@@ -557,7 +377,6 @@ mq_worker_pass(TimestampTz start)
 	ListCell   *lc;
 
 	MemoryContextReset(pass_cxt);
-	pass_count++;
 
 	queues = mq_worker_queues();
 	foreach(lc, queues)
@@ -566,7 +385,22 @@ mq_worker_pass(TimestampTz start)
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (mq_vacuum_threshold >= 0)
-		mq_worker_vacuum(queues);
+	{
+		List	   *relids = NIL;
+		MemoryContext oldcxt = MemoryContextSwitchTo(pass_cxt);
+
+		foreach(lc, queues)
+		{
+			MqWorkerQueue *wq = lfirst(lc);
+
+			if (OidIsValid(wq->relids[0]))
+				relids = lappend_oid(relids, wq->relids[0]);
+			if (OidIsValid(wq->relids[1]))
+				relids = lappend_oid(relids, wq->relids[1]);
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MqVacuumPass(relids);
+	}
 
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
@@ -598,6 +432,7 @@ mq_worker_loop(void)
 		}
 		if (MqDatabaseWanted(MyDatabaseId))
 			mq_worker_leave();
+		MqVacuumPoll();
 
 		now = GetCurrentTimestamp();
 		/* never true, as workers start after recovery; but never write there */
@@ -633,7 +468,6 @@ void
 MqWorkerMain(Datum main_arg)
 {
 	LOCKTAG		tag;
-	HASHCTL		ctl;
 
 	memcpy(&worker_args, MyBgworkerEntry->bgw_extra, sizeof(worker_args));
 
@@ -655,16 +489,14 @@ MqWorkerMain(Datum main_arg)
 								 worker_dbname)));
 		proc_exit(0);
 	}
-	/* nothing releases a session lock at exit but its holder */
-	before_shmem_exit(mq_worker_unlock, (Datum) 0);
+	/*
+	 * Nothing releases a session lock at exit but its holder; and a vacuum
+	 * the worker started must not keep its database busy after it.
+	 */
+	before_shmem_exit(mq_worker_atexit, (Datum) 0);
 
 	pass_cxt = AllocSetContextCreate(TopMemoryContext, "mq worker pass",
 									 ALLOCSET_DEFAULT_SIZES);
-	vacuum_cxt = AllocSetContextCreate(TopMemoryContext, "mq worker vacuum",
-									   ALLOCSET_DEFAULT_SIZES);
-	ctl.keysize = sizeof(Oid);
-	ctl.entrysize = sizeof(MqVacuumState);
-	vacuum_states = hash_create("mq vacuum states", 16, &ctl, HASH_ELEM | HASH_BLOBS);
 
 	mq_worker_loop();
 }

@@ -257,5 +257,8 @@ ok(defined wait_for('postgres', has_worker('copy'), 10),
 ok(defined wait_for('postgres', has_worker('postgres'), 10),
 	'and the template gets its worker back');
 
+my @signals = (slurp_file($node->logfile) =~ /terminated by signal/g);
+is(scalar @signals, 1, 'no server process died but the one killed above');
+
 $node->stop;
 done_testing();
