@@ -22,10 +22,12 @@ SELECT attempt FROM mq_read('dl');
 SELECT mq_nack('dl', :q);
 SELECT last_error FROM mq_dead('dl') WHERE msg_id = :q;
 
--- an expired last lease makes the message unreadable, before any worker runs
+-- an expired last lease makes the message unreadable until the worker moves
+-- it; this transaction holds the row, so the worker (when preloaded) skips it
 SELECT mq_send('dl', '{"n": 3}') AS x \gset
 SELECT attempt FROM mq_read('dl');
 SELECT mq_nack('dl', :x, delay => '0');
+BEGIN;
 SELECT attempt FROM mq_read('dl', visibility_timeout => '10 milliseconds');
 SELECT pg_sleep(0.05);
 SELECT count(*) FROM mq_read('dl');
@@ -33,6 +35,7 @@ SELECT state, attempt FROM mq_status('dl', :x);
 SELECT ready, in_flight FROM mq_metrics('dl');
 -- the consumer of that last lease can still ack it: it was never redelivered
 SELECT mq_ack('dl', :x, attempt => 2);
+COMMIT;
 
 -- redrive: back with attempt reset, same id and body
 SELECT mq_redrive('dl', msg_ids => array[:p]::bigint[]);

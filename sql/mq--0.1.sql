@@ -172,3 +172,18 @@ CREATE FUNCTION mq_metrics(queue text DEFAULT NULL)
 RETURNS TABLE(queue text, ready bigint, delayed bigint, in_flight bigint,
 			  dead bigint, retained bigint, oldest_ready_age interval)
 AS 'MODULE_PATHNAME', 'mq_metrics' LANGUAGE C VOLATILE;
+
+-- Background workers (docs/workers.md)
+
+CREATE FUNCTION mq_worker_start()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_worker_start' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION mq_worker_start() FROM PUBLIC;
+
+-- Wakes the launcher (when mq is preloaded) once CREATE EXTENSION commits,
+-- so that this database gets its worker within a moment.
+CREATE FUNCTION mq.worker_notify()
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_worker_notify' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION mq.worker_notify() FROM PUBLIC;
+SELECT mq.worker_notify();

@@ -32,6 +32,12 @@
 extern int	mq_max_message_size;
 extern int	mq_max_wait;
 extern int	mq_wait_slots;
+extern bool mq_worker_enabled;
+extern int	mq_worker_naptime;
+extern int	mq_worker_batch_size;
+extern int	mq_launcher_naptime;
+extern int	mq_vacuum_threshold;
+extern double mq_vacuum_scale_factor;
 
 /* Privileges a role may hold on a queue (the owner holds them all). */
 typedef enum MqPrivilege
@@ -51,7 +57,7 @@ typedef enum MqStmt
 	MQ_STMT_SEND,
 	MQ_STMT_SEND_BATCH,
 	MQ_STMT_READ,
-	MQ_STMT_NEXT_DUE,
+	MQ_STMT_READ_DUE,
 	MQ_STMT_POP,
 	MQ_STMT_POP_RETAIN,
 	MQ_STMT_ACK,
@@ -69,6 +75,7 @@ typedef enum MqStmt
 	MQ_STMT_PURGE,
 	MQ_STMT_EXPIRE,
 	MQ_STMT_RETENTION,
+	MQ_STMT_WORKER_DUE,
 	MQ_NUM_STMTS
 } MqStmt;
 
@@ -114,6 +121,8 @@ typedef struct MqCall
 
 /* queue.c */
 extern void MqCacheInit(void);
+extern void MqCachePrune(void);
+extern Oid	MqNamespace(Oid *owner);
 extern MqQueue *MqBegin(MqCall *call, const char *name, MqPrivilege priv,
 						bool missing_ok);
 extern MqQueue *MqLookup(MqCall *call, const char *name, bool missing_ok);
@@ -127,9 +136,10 @@ extern const char *MqPrivilegeName(MqPrivilege priv);
 extern void MqLoadGrants(MqQueue *queue, MemoryContext cxt);
 
 /* stmt.c */
-extern char *MqStmtSql(MqStmt stmt, const char *queue, int *nargs,
+extern char *MqStmtSql(MqStmt stmt, const MqQueue *queue, int *nargs,
 					   const Oid **argtypes);
 extern char *MqTableName(char kind, const char *queue);
+extern char *MqExhaustedIndexSql(const char *queue, int32 max_attempts);
 
 /* validate.c */
 extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);
@@ -159,5 +169,40 @@ extern void MqWaitEnd(void);
 
 /* ack.c */
 extern int64 MqBackoffUsecs(MqQueue *queue, int32 attempt);
+
+/*
+ * Background workers (launcher.c, worker.c; see docs/workers.md).
+ *
+ * With shared_preload_libraries = 'mq' a launcher runs once recovery has
+ * finished and keeps one worker in every database where mq is installed.
+ * Without preload, mq_worker_start() starts a worker for one database.
+ */
+
+/* What a worker is told when it starts, in bgw_extra. */
+typedef struct MqWorkerArgs
+{
+	Oid			dboid;
+	bool		managed;		/* started by the launcher */
+} MqWorkerArgs;
+
+/* launcher.c */
+extern void MqLauncherInit(void);
+extern PGDLLEXPORT void MqLauncherMain(Datum main_arg);
+extern bool MqLauncherActive(void);
+extern void MqLauncherWake(Oid dboid);
+extern void MqLauncherReportAbsent(Oid dboid);
+extern struct BackgroundWorkerHandle *MqStartWorker(Oid dboid, const char *dbname,
+													bool managed, pid_t notify_pid);
+
+/* vacuum.c */
+extern void MqVacuumPass(List *relids);
+extern void MqVacuumPoll(void);
+extern void MqVacuumStop(void);
+extern PGDLLEXPORT void MqVacuumMain(Datum main_arg);
+
+/* worker.c */
+extern PGDLLEXPORT void MqWorkerMain(Datum main_arg);
+extern bool MqWorkerLockHeld(Oid dboid);
+extern bool MqDatabaseWanted(Oid dboid);
 
 #endif							/* MQ_H */

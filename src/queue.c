@@ -18,6 +18,11 @@
  * queue's tables belong to the extension owner, so nobody reaches them
  * except through these functions (or as a superuser).
  *
+ * Besides the index on (visible_at, msg_id) that reads walk, a live table
+ * has a partial index of its exhausted messages (attempt >= max_attempts),
+ * through which the background worker finds expired last leases; it names
+ * max_attempts, so mq_alter rebuilds it when that option changes.
+ *
  * Locking: mq_create inserts the catalog row with ON CONFLICT DO NOTHING, so
  * two sessions creating the same queue serialise on the catalog's primary
  * key and the loser returns false.  mq_drop deletes the catalog row first
@@ -94,9 +99,32 @@ mq_free_plans(MqQueue *queue)
 	}
 }
 
+/*
+ * Drop the entries of queues that were dropped or altered, with their plans.
+ * A backend that lives long and sees many queues come and go (the worker)
+ * calls this between transactions, when no plan of the cache is running.
+ */
+void
+MqCachePrune(void)
+{
+	HASH_SEQ_STATUS status;
+	MqQueue    *entry;
+
+	if (queue_cache == NULL)
+		return;
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->valid)
+			continue;
+		mq_free_plans(entry);
+		hash_search(queue_cache, entry->name, HASH_REMOVE, NULL);
+	}
+}
+
 /* The internal schema's OID; its owner is the extension owner. */
-static Oid
-mq_namespace(Oid *owner)
+Oid
+MqNamespace(Oid *owner)
 {
 	Oid			nspid = get_namespace_oid(MQ_SCHEMA, true);
 	HeapTuple	tup;
@@ -176,7 +204,7 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 
 	call->caller = GetUserId();
 	call->queue = NULL;
-	call->nspid = mq_namespace(&extowner);
+	call->nspid = MqNamespace(&extowner);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -269,7 +297,7 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	{
 		int			nargs;
 		const Oid  *argtypes;
-		const char *sql = MqStmtSql(stmt, queue->name, &nargs, &argtypes);
+		const char *sql = MqStmtSql(stmt, queue, &nargs, &argtypes);
 		SPIPlanPtr	plan;
 
 		/*
@@ -301,7 +329,7 @@ mq_check_backoff(int64 base, int64 max)
 }
 
 static void
-mq_create_tables(const char *name, bool unlogged)
+mq_create_tables(const char *name, bool unlogged, int32 max_attempts)
 {
 	const char *persistence = unlogged ? "UNLOGGED" : "";
 	char	   *sql;
@@ -342,7 +370,8 @@ mq_create_tables(const char *name, bool unlogged)
 				   quote_identifier(psprintf("d_%s_dead_at", name)),
 				   MqTableName('a', name),
 				   quote_identifier(psprintf("a_%s_acked_at", name)));
-	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY)
+	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY ||
+		SPI_execute(MqExhaustedIndexSql(name, max_attempts), false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the tables of queue \"%s\"", name);
 }
 
@@ -394,7 +423,7 @@ mq_create(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not insert into the catalog of queues");
 	created = (SPI_processed == 1);
 	if (created)
-		mq_create_tables(name, PG_GETARG_BOOL(6));
+		mq_create_tables(name, PG_GETARG_BOOL(6), PG_GETARG_INT32(2));
 
 	MqEnd(&call);
 	PG_RETURN_BOOL(created);
@@ -467,6 +496,19 @@ mq_alter(PG_FUNCTION_ARGS)
 								 MqTableName('a', name), set),
 						false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not alter the tables of queue \"%s\"", name);
+	}
+
+	/* the partial index of exhausted messages names max_attempts */
+	if (!PG_ARGISNULL(2) && PG_GETARG_INT32(2) != queue->max_attempts)
+	{
+		if (SPI_execute(psprintf("DROP INDEX %s",
+								 quote_qualified_identifier(MQ_SCHEMA,
+															psprintf("q_%s_exhausted", name))),
+						false, 0) != SPI_OK_UTILITY ||
+			SPI_execute(MqExhaustedIndexSql(name, PG_GETARG_INT32(2)),
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not rebuild the index of exhausted messages of queue \"%s\"",
+				 name);
 	}
 
 	/* every backend (this one included) rereads the options */

@@ -112,7 +112,7 @@ mq_next_due(MqQueue *queue, TimestampTz now)
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(queue->max_attempts);
-	MqExecute(queue, MQ_STMT_NEXT_DUE, values, NULL, 1);
+	MqExecute(queue, MQ_STMT_READ_DUE, values, NULL, 1);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		due = DatumGetTimestampTz(d);

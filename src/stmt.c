@@ -8,7 +8,11 @@
  * schema-qualified.  In the texts, %1$s is the live table, %2$s the dead
  * letter table and %3$s the table of retained (acked) messages; queue.c
  * fills them in with quoted names and prepares each statement once per
- * backend and queue.  All values are parameters.
+ * backend and queue.  %4$s is the queue's max_attempts as a literal: the
+ * worker's statements name it so that the planner can use the partial index
+ * of exhausted messages, whose predicate holds the same literal (a cached
+ * entry is dropped, and its plans with it, when mq_alter changes the
+ * option).  All other values are parameters.
  *
  * Reads walk the index on (visible_at, msg_id) from its start up to "now",
  * so only messages that are visible are touched; see docs/design.md.
@@ -99,7 +103,7 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	 * delayed message or a nack's retry falling due, or a lease expiring.
 	 * The planner answers min() from the (visible_at, msg_id) index.
 	 */
-	[MQ_STMT_NEXT_DUE] = {
+	[MQ_STMT_READ_DUE] = {
 		"SELECT pg_catalog.min(visible_at) FROM %1$s"
 		" WHERE visible_at" GT "$1 AND attempt" LT "$2",
 		2, {TIMESTAMPTZOID, INT4OID}
@@ -205,6 +209,44 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		"DELETE FROM %1$s",
 		0, {0}
 	},
+
+	/*
+	 * The worker's statements (worker.c).  EXPIRE dead-letters messages
+	 * whose last allowed lease ended before $1.  The inner SELECT locks the
+	 * rows it picks and skips those another transaction holds (an ack or a
+	 * nack in progress); the DELETE then checks the condition again on the
+	 * locked rows, so a message acked, nacked or leased again before the
+	 * worker locked it is left alone: the first to commit wins.
+	 */
+	[MQ_STMT_EXPIRE] = {
+		"WITH m AS (DELETE FROM %1$s WHERE msg_id" EQ "ANY (ARRAY("
+		"SELECT msg_id FROM %1$s WHERE visible_at" LE "$1 AND attempt" GE "%4$s"
+		" ORDER BY visible_at, msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))"
+		" AND visible_at" LE "$1 AND attempt" GE "%4$s"
+		" RETURNING msg_id, attempt, enqueued_at, last_error, body, headers)"
+		" INSERT INTO %2$s (msg_id, attempt, enqueued_at, dead_at, reason,"
+		" last_error, body, headers)"
+		" SELECT msg_id, attempt, enqueued_at, $1, 'max_attempts', last_error,"
+		" body, headers FROM m",
+		2, {TIMESTAMPTZOID, INT4OID}
+	},
+	/* forget acked messages retained since before $1, oldest first */
+	[MQ_STMT_RETENTION] = {
+		"DELETE FROM %3$s WHERE msg_id" EQ "ANY (ARRAY("
+		"SELECT msg_id FROM %3$s WHERE acked_at" LT "$1"
+		" ORDER BY acked_at LIMIT $2))",
+		2, {TIMESTAMPTZOID, INT4OID}
+	},
+	/*
+	 * When the worker has something to do next: the first last lease to end
+	 * after $1, and the oldest retained ack.  Both are one index probe.
+	 */
+	[MQ_STMT_WORKER_DUE] = {
+		"SELECT (SELECT visible_at FROM %1$s WHERE visible_at" GT "$1"
+		" AND attempt" GE "%4$s ORDER BY visible_at, msg_id LIMIT 1),"
+		" (SELECT acked_at FROM %3$s ORDER BY acked_at LIMIT 1)",
+		1, {TIMESTAMPTZOID}
+	},
 };
 
 /*
@@ -213,7 +255,7 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
  * every positional argument be used.
  */
 char *
-MqStmtSql(MqStmt stmt, const char *queue, int *nargs, const Oid **argtypes)
+MqStmtSql(MqStmt stmt, const MqQueue *queue, int *nargs, const Oid **argtypes)
 {
 	const char *p = stmt_defs[stmt].sql;
 	StringInfoData buf;
@@ -224,7 +266,12 @@ MqStmtSql(MqStmt stmt, const char *queue, int *nargs, const Oid **argtypes)
 	{
 		if (p[0] == '%' && p[1] >= '1' && p[1] <= '3' && p[2] == '$' && p[3] == 's')
 		{
-			appendStringInfoString(&buf, MqTableName("qda"[p[1] - '1'], queue));
+			appendStringInfoString(&buf, MqTableName("qda"[p[1] - '1'], queue->name));
+			p += 4;
+		}
+		else if (strncmp(p, "%4$s", 4) == 0)
+		{
+			appendStringInfo(&buf, "%d", queue->max_attempts);
 			p += 4;
 		}
 		else
@@ -243,4 +290,20 @@ char *
 MqTableName(char kind, const char *queue)
 {
 	return quote_qualified_identifier(MQ_SCHEMA, psprintf("%c_%s", kind, queue));
+}
+
+/*
+ * The partial index of a queue's exhausted messages (attempt >= max_attempts):
+ * those on their last lease and those whose last lease ended.  It stays tiny
+ * (only failing messages enter it, and only when leased for the last time),
+ * costs nothing when a message is sent, read on an earlier attempt or acked,
+ * and lets the worker find expired last leases without walking the backlog
+ * of ready messages.  mq_alter rebuilds it when max_attempts changes.
+ */
+char *
+MqExhaustedIndexSql(const char *queue, int32 max_attempts)
+{
+	return psprintf("CREATE INDEX %s ON %s (visible_at, msg_id) WHERE attempt" GE "%d",
+					quote_identifier(psprintf("q_%s_exhausted", queue)),
+					MqTableName('q', queue), max_attempts);
 }

@@ -39,8 +39,10 @@ SELECT results_eq(
 	   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'mq'
 	  WHERE NOT has_function_privilege('public', p.oid, 'EXECUTE')
 	  ORDER BY 1$$,
-	$$VALUES ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)')$$,
-	'mq_create is the only function of mq that PUBLIC may not execute');
+	$$VALUES ('mq.worker_notify()'),
+	         ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)'),
+	         ('mq_worker_start()')$$,
+	'mq_create, mq_worker_start and the internal mq.worker_notify are the only functions of mq that PUBLIC may not execute');
 
 SET ROLE tap_alice;
 SELECT throws_ok($$SELECT mq_create('tap_p')$$,
