@@ -116,6 +116,12 @@ sub wait_for_progress
 }
 
 ok(wait_for_progress(0, 300, 150), 'load runs on the primary');
+is($standby->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'mq %'}),
+	'0', 'no mq process runs on the standby under load');
+is($primary->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker'}),
+	'1', 'the primary runs its mq worker');
 
 # Fail over.
 my ($sent_before, $acked_before) = $load->progress;
@@ -158,6 +164,22 @@ is( $standby->safe_psql(
 		q{SELECT msg_id, mq_ack('jobs', msg_id, attempt) FROM mq_read('jobs')}),
 	"$id|t",
 	'send, read and ack work on the new primary');
+
+# ... and its worker runs: a message whose last lease expires is dead-lettered.
+ok($standby->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mq worker'}),
+	'the new primary runs an mq worker');
+$standby->safe_psql('postgres', q{
+	SELECT mq_create('after', max_attempts => 1);
+	SELECT mq_send('after', '{"n": 1}');
+	SELECT count(*) FROM mq_read('after', visibility_timeout => '200 milliseconds');
+});
+my $t0 = time;
+ok($standby->poll_query_until('postgres',
+		q{SELECT reason = 'max_attempts' FROM mq_dead('after')}),
+	'the worker dead-letters an expired last lease on the new primary');
+diag(sprintf('failover: expired last lease dead-lettered %.2fs after the read on the new primary',
+	time - $t0));
 
 $standby->stop;
 done_testing();

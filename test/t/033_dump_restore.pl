@@ -53,7 +53,7 @@ $node->safe_psql(
 	'src', q{
 	CREATE EXTENSION mq;
 	GRANT EXECUTE ON FUNCTION
-		mq_create(text, interval, integer, interval, interval, interval, boolean)
+		mq_create
 		TO alice;
 });
 
@@ -140,9 +140,8 @@ sub snapshot
 		$db, q{
 		SELECT * FROM mq_queues ORDER BY queue;
 		SELECT * FROM mq.grant ORDER BY 1, 2, 3;
-		SELECT has_function_privilege('alice',
-			'mq_create(text, interval, integer, interval, interval, interval, boolean)',
-			'EXECUTE');
+		SELECT has_function_privilege('alice', p.oid, 'EXECUTE')
+		  FROM pg_proc p WHERE p.proname = 'mq_create';
 		SELECT c.relname, c.relkind, c.relpersistence, c.relowner::regrole,
 			   c.reloptions, c.relacl
 		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -117,14 +117,16 @@ for my $pid (sort keys %memory)
 
 # Tables bounded: messages keep flowing, but the tables stop growing once
 # vacuum reuses the space of consumed messages and the worker purges expired
-# retention: the last size is within 2x (+1 MB) of the size a third of the
-# way in.
+# retention.  The live table's size swings with the backlog of the moment
+# and vacuum's timing: within 2x (+1 MB) of its size a third of the way in.
+# The retained table holds the last 10 seconds of acks: within 1.25x (+1 MB).
+# (Without the worker's retention purge it grows with every message.)
 my ($third, $last) = ($sizes[1], $sizes[-1]);
 note "messages sent: $third->[2] a third of the way in, $last->[2] at the end";
 ok($last->[2] > $third->[2] + 1000, 'messages kept flowing');
 ok($last->[0] <= 2 * $third->[0] + 1024 * 1024,
 	"live table bounded ($third->[0] -> $last->[0] bytes)");
-ok($last->[1] <= 2 * $third->[1] + 1024 * 1024,
+ok($last->[1] <= 1.25 * $third->[1] + 1024 * 1024,
 	"retained table bounded ($third->[1] -> $last->[1] bytes)");
 
 $node->stop;
