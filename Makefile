@@ -42,3 +42,8 @@ test:
 
 demo:
 	bash scripts/run.sh demo
+
+# The benchmark: bench/run.sh (MODE=short, a few minutes, or MODE=full).
+.PHONY: bench
+bench:
+	bash bench/run.sh
