@@ -23,6 +23,8 @@
 #define MQ_NAME_MAXLEN			48
 /* largest qty accepted by mq_read, mq_pop and mq_dead */
 #define MQ_MAX_QTY				10000
+/* most parameters of any statement in stmt.c */
+#define MQ_MAX_ARGS				5
 /* largest max_attempts accepted by mq_create and mq_alter */
 #define MQ_MAX_ATTEMPTS			1000
 /* intervals above this (100 years) are rejected, which keeps arithmetic safe */
@@ -66,6 +68,7 @@ typedef enum MqStmt
 	MQ_STMT_PURGE,
 	MQ_STMT_EXPIRE,
 	MQ_STMT_RETENTION,
+	MQ_STMT_FLOOR,
 	MQ_NUM_STMTS
 } MqStmt;
 
@@ -84,6 +87,10 @@ typedef struct MqQueue
 	int64		backoff_max;	/* microseconds */
 	bool		unlogged;
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
+	/* reads scan from scan_floor up; see floor.c */
+	TimestampTz scan_floor;
+	TimestampTz floor_advanced; /* when scan_floor last moved or was checked */
+	TimestampTz floor_rechecked;	/* when it was last checked from the start */
 } MqQueue;
 
 /*
@@ -108,11 +115,17 @@ extern bool MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
 extern void MqEnd(MqCall *call);
 extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
+extern SPIPlanPtr MqPlan(MqQueue *queue, MqStmt stmt);
 
 /* stmt.c */
 extern char *MqStmtSql(MqStmt stmt, const char *queue, int *nargs,
 					   const Oid **argtypes);
 extern char *MqTableName(char kind, const char *queue);
+extern int	MqStmtFloorArg(MqStmt stmt);
+
+/* floor.c */
+extern void MqFloorReset(MqQueue *queue);
+extern void MqFloorAdvance(MqQueue *queue);
 
 /* validate.c */
 extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);

@@ -222,6 +222,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 		if (!entry->valid || entry->relid != relid)
 		{
 			mq_free_plans(entry);
+			MqFloorReset(entry);
 			entry->relid = relid;
 			entry->valid = mq_load_queue(entry);
 			if (!entry->valid)
@@ -251,12 +252,10 @@ MqEnd(MqCall *call)
 		elog(ERROR, "SPI_finish failed");
 }
 
-/* Run one of a queue's statements, preparing it on first use. */
-int
-MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
+/* A queue's prepared statement, prepared on first use. */
+SPIPlanPtr
+MqPlan(MqQueue *queue, MqStmt stmt)
 {
-	int			rc;
-
 	if (queue->plans[stmt] == NULL)
 	{
 		int			nargs;
@@ -277,7 +276,39 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 		SPI_keepplan(plan);
 		queue->plans[stmt] = plan;
 	}
-	rc = SPI_execute_plan(queue->plans[stmt], values, nulls, false, count);
+	return queue->plans[stmt];
+}
+
+/*
+ * Run one of a queue's statements.  The statements that pick readable
+ * messages take the queue's scan floor as their last parameter, which the
+ * caller does not pass: it is added here, after moving the floor up if it
+ * is time to (floor.c).
+ */
+int
+MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
+{
+	SPIPlanPtr	plan = MqPlan(queue, stmt);
+	int			floorarg = MqStmtFloorArg(stmt);
+	Datum		fvalues[MQ_MAX_ARGS];
+	char		fnulls[MQ_MAX_ARGS];
+	int			rc;
+
+	if (floorarg >= 0)
+	{
+		Assert(floorarg < MQ_MAX_ARGS);
+		MqFloorAdvance(queue);
+		memcpy(fvalues, values, floorarg * sizeof(Datum));
+		if (nulls)
+			memcpy(fnulls, nulls, floorarg);
+		else
+			memset(fnulls, ' ', floorarg);
+		fvalues[floorarg] = TimestampTzGetDatum(queue->scan_floor);
+		fnulls[floorarg] = ' ';
+		values = fvalues;
+		nulls = fnulls;
+	}
+	rc = SPI_execute_plan(plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return rc;

@@ -10,8 +10,9 @@
  * fills them in with quoted names and prepares each statement once per
  * backend and queue.  All values are parameters.
  *
- * Reads walk the index on (visible_at, msg_id) from its start up to "now",
- * so only messages that are visible are touched; see docs/design.md.
+ * Reads walk the index on (visible_at, msg_id) from the queue's scan floor
+ * (floor.c) up to "now", so only messages that are visible are touched,
+ * and not the dead entries of those delivered before; see docs/design.md.
  *
  *-------------------------------------------------------------------------
  */
@@ -29,10 +30,13 @@
 #define GT " OPERATOR(pg_catalog.>) "
 #define GE " OPERATOR(pg_catalog.>=) "
 
-/* the messages a read may lease: visible now ($1) and not exhausted ($2) */
-#define READABLE \
+/*
+ * the messages a read may lease: visible now ($1) and not exhausted ($2),
+ * searched from the queue's scan floor up (see floor.c)
+ */
+#define READABLE(floor) \
 	"SELECT msg_id, visible_at FROM %1$s" \
-	" WHERE visible_at" LE "$1 AND attempt" LT "$2" \
+	" WHERE visible_at" GE floor " AND visible_at" LE "$1 AND attempt" LT "$2" \
 	" ORDER BY visible_at, msg_id LIMIT $3 FOR UPDATE SKIP LOCKED"
 
 /* a message, fenced by attempt ($2) when one is given */
@@ -53,7 +57,7 @@
 	" ORDER BY c.visible_at, c.msg_id"
 
 #define POP_SQL(retain) \
-	"WITH c AS (" READABLE "), " \
+	"WITH c AS (" READABLE("$4") "), " \
 	"m AS (DELETE FROM %1$s WHERE " LEASED_BY_C \
 	" RETURNING msg_id, attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
 	" enqueued_at, body, headers)" \
@@ -69,7 +73,8 @@ typedef struct MqStmtDef
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[4];
+	Oid			argtypes[MQ_MAX_ARGS];
+	bool		floor;			/* the last parameter is the scan floor */
 } MqStmtDef;
 
 static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
@@ -86,21 +91,21 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		4, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBOID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_READ] = {
-		"WITH c AS (" READABLE "), "
+		"WITH c AS (" READABLE("$5") "), "
 		"u AS (UPDATE %1$s SET attempt = attempt OPERATOR(pg_catalog.+) 1,"
 		" visible_at = $4, lease_expires_at = $4 WHERE " LEASED_BY_C
 		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers)"
 		" SELECT u.msg_id, u.attempt, u.enqueued_at, u.lease_expires_at, u.body,"
 		" u.headers" IN_READ_ORDER("u"),
-		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}
+		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true
 	},
 	[MQ_STMT_POP] = {
 		POP_SQL(""),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}, true
 	},
 	[MQ_STMT_POP_RETAIN] = {
 		POP_SQL(RETAIN_POPPED),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}, true
 	},
 	[MQ_STMT_ACK] = {
 		"DELETE FROM %1$s WHERE " ONE_MESSAGE " RETURNING msg_id",
@@ -195,7 +200,23 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		"DELETE FROM %1$s",
 		0, {0}
 	},
+	/* the least key at or above $1 of a message that is not exhausted ($2) */
+	[MQ_STMT_FLOOR] = {
+		"SELECT visible_at FROM %1$s WHERE visible_at" GE "$1"
+		" AND attempt" LT "$2 ORDER BY visible_at, msg_id LIMIT 1",
+		2, {TIMESTAMPTZOID, INT4OID}
+	},
 };
+
+/*
+ * The position of the scan floor among a statement's parameters, which
+ * MqExecute fills in; -1 if it takes none.
+ */
+int
+MqStmtFloorArg(MqStmt stmt)
+{
+	return stmt_defs[stmt].floor ? stmt_defs[stmt].nargs - 1 : -1;
+}
 
 /*
  * The SQL text of a statement for a queue, and its parameter types.  The
