@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * floor.c
- *	  The scan floor of a queue: a visible_at below which no message can be
- *	  leased, so that reads start their index scan there.
+ *	  The scan floor of a queue: a key (visible_at, msg_id) below which no
+ *	  message can be leased, so that reads start their index scan there.
  *
  * Every message that has been acked or leased leaves dead entries behind
  * in the queue's index on (visible_at, msg_id) until vacuum removes them.
@@ -11,9 +11,12 @@
  * alive, or vacuum is off) every read walks past everything the queue has
  * delivered since, and the queue slows down in proportion to its history.
  * Each backend therefore keeps, per queue, a floor F below which no message
- * that a read could lease lies, and reads scan only from F.
+ * that a read could lease lies, and reads scan only from F.  F is a key of
+ * the index, not just a time, so that the entries of a batch sent in one
+ * call (which share a visible_at) are skipped too.
  *
- * F only moves up, and only to the least of:
+ * F only moves up, and only to the least of (a time t standing for the
+ * key (t, the least msg_id)):
  *  (1) the clock, read first;
  *  (2) the start of the statement every backend of this database is
  *      running: it may be inside an mq function that has read the clock for
@@ -21,7 +24,7 @@
  *  (3) the transaction start of every other transaction holding a lock on
  *      the queue's table that lets it write (its rows are not committed yet,
  *      and it wrote no visible_at earlier than its start), and of our own;
- *  (4) the least visible_at of the messages that are not exhausted, in a
+ *  (4) the least key of the messages that are not exhausted, in a
  *      snapshot taken after all of the above and blind to this
  *      transaction's own changes, so that a message this transaction has
  *      leased counts at the visible_at its rollback would restore.
@@ -74,6 +77,7 @@ void
 MqFloorReset(MqQueue *queue)
 {
 	queue->scan_floor = DT_NOBEGIN;
+	queue->scan_floor_id = PG_INT64_MIN;
 	queue->floor_advanced = 0;
 	queue->floor_rechecked = 0;
 }
@@ -152,9 +156,10 @@ MqFloorAdvance(MqQueue *queue)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz bound;
 	TimestampTz least = DT_NOEND;
+	int64		least_id = PG_INT64_MIN;
 	bool		recheck;
 	Snapshot	snapshot;
-	Datum		values[2];
+	Datum		values[3];
 	int			rc;
 
 	if (now < queue->floor_advanced)
@@ -174,7 +179,8 @@ MqFloorAdvance(MqQueue *queue)
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	snapshot->curcid = FirstCommandId;	/* blind to our own changes */
 	values[0] = TimestampTzGetDatum(recheck ? DT_NOBEGIN : queue->scan_floor);
-	values[1] = Int32GetDatum(queue->max_attempts);
+	values[1] = Int64GetDatum(recheck ? PG_INT64_MIN : queue->scan_floor_id);
+	values[2] = Int32GetDatum(queue->max_attempts);
 	rc = SPI_execute_snapshot(MqPlan(queue, MQ_STMT_FLOOR), values, NULL,
 							  snapshot, InvalidSnapshot, true, false, 1);
 	UnregisterSnapshot(snapshot);
@@ -182,13 +188,25 @@ MqFloorAdvance(MqQueue *queue)
 		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed > 0)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		least = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
+		least = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
+		least_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 	}
 
-	queue->scan_floor = Min(bound, least);
+	/* the lesser of the keys (bound, least msg_id) and (least, least_id) */
+	if (least < bound)
+	{
+		queue->scan_floor = least;
+		queue->scan_floor_id = least_id;
+	}
+	else
+	{
+		queue->scan_floor = bound;
+		queue->scan_floor_id = PG_INT64_MIN;
+	}
 	if (recheck)
 		queue->floor_rechecked = now;
 }

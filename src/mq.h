@@ -24,7 +24,7 @@
 /* largest qty accepted by mq_read, mq_pop and mq_dead */
 #define MQ_MAX_QTY				10000
 /* most parameters of any statement in stmt.c */
-#define MQ_MAX_ARGS				5
+#define MQ_MAX_ARGS				6
 /* largest max_attempts accepted by mq_create and mq_alter */
 #define MQ_MAX_ATTEMPTS			1000
 /* intervals above this (100 years) are rejected, which keeps arithmetic safe */
@@ -87,8 +87,9 @@ typedef struct MqQueue
 	int64		backoff_max;	/* microseconds */
 	bool		unlogged;
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
-	/* reads scan from scan_floor up; see floor.c */
+	/* reads scan from (scan_floor, scan_floor_id) up; see floor.c */
 	TimestampTz scan_floor;
+	int64		scan_floor_id;
 	TimestampTz floor_advanced; /* when scan_floor last moved or was checked */
 	TimestampTz floor_rechecked;	/* when it was last checked from the start */
 } MqQueue;

@@ -281,9 +281,9 @@ MqPlan(MqQueue *queue, MqStmt stmt)
 
 /*
  * Run one of a queue's statements.  The statements that pick readable
- * messages take the queue's scan floor as their last parameter, which the
- * caller does not pass: it is added here, after moving the floor up if it
- * is time to (floor.c).
+ * messages take the queue's scan floor as their last two parameters, which
+ * the caller does not pass: they are added here, after moving the floor up
+ * if it is time to (floor.c).
  */
 int
 MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
@@ -296,7 +296,7 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 
 	if (floorarg >= 0)
 	{
-		Assert(floorarg < MQ_MAX_ARGS);
+		Assert(floorarg + 2 <= MQ_MAX_ARGS);
 		MqFloorAdvance(queue);
 		memcpy(fvalues, values, floorarg * sizeof(Datum));
 		if (nulls)
@@ -304,7 +304,8 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 		else
 			memset(fnulls, ' ', floorarg);
 		fvalues[floorarg] = TimestampTzGetDatum(queue->scan_floor);
-		fnulls[floorarg] = ' ';
+		fvalues[floorarg + 1] = Int64GetDatum(queue->scan_floor_id);
+		fnulls[floorarg] = fnulls[floorarg + 1] = ' ';
 		values = fvalues;
 		nulls = fnulls;
 	}

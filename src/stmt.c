@@ -32,11 +32,13 @@
 
 /*
  * the messages a read may lease: visible now ($1) and not exhausted ($2),
- * searched from the queue's scan floor up (see floor.c)
+ * searched from the queue's scan floor up (see floor.c), a (visible_at,
+ * msg_id) given as two parameters
  */
-#define READABLE(floor) \
+#define READABLE(floor, floor_id) \
 	"SELECT msg_id, visible_at FROM %1$s" \
-	" WHERE visible_at" GE floor " AND visible_at" LE "$1 AND attempt" LT "$2" \
+	" WHERE (visible_at, msg_id)" GE "(" floor ", " floor_id ")" \
+	" AND visible_at" LE "$1 AND attempt" LT "$2" \
 	" ORDER BY visible_at, msg_id LIMIT $3 FOR UPDATE SKIP LOCKED"
 
 /* a message, fenced by attempt ($2) when one is given */
@@ -57,7 +59,7 @@
 	" ORDER BY c.visible_at, c.msg_id"
 
 #define POP_SQL(retain) \
-	"WITH c AS (" READABLE("$4") "), " \
+	"WITH c AS (" READABLE("$4", "$5") "), " \
 	"m AS (DELETE FROM %1$s WHERE " LEASED_BY_C \
 	" RETURNING msg_id, attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
 	" enqueued_at, body, headers)" \
@@ -74,7 +76,7 @@ typedef struct MqStmtDef
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[MQ_MAX_ARGS];
-	bool		floor;			/* the last parameter is the scan floor */
+	bool		floor;			/* the last two parameters are the scan floor */
 } MqStmtDef;
 
 static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
@@ -91,21 +93,21 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		4, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBOID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_READ] = {
-		"WITH c AS (" READABLE("$5") "), "
+		"WITH c AS (" READABLE("$5", "$6") "), "
 		"u AS (UPDATE %1$s SET attempt = attempt OPERATOR(pg_catalog.+) 1,"
 		" visible_at = $4, lease_expires_at = $4 WHERE " LEASED_BY_C
 		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers)"
 		" SELECT u.msg_id, u.attempt, u.enqueued_at, u.lease_expires_at, u.body,"
 		" u.headers" IN_READ_ORDER("u"),
-		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, true
+		6, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, true
 	},
 	[MQ_STMT_POP] = {
 		POP_SQL(""),
-		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}, true
+		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
 	[MQ_STMT_POP_RETAIN] = {
 		POP_SQL(RETAIN_POPPED),
-		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}, true
+		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
 	[MQ_STMT_ACK] = {
 		"DELETE FROM %1$s WHERE " ONE_MESSAGE " RETURNING msg_id",
@@ -200,22 +202,24 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		"DELETE FROM %1$s",
 		0, {0}
 	},
-	/* the least key at or above $1 of a message that is not exhausted ($2) */
+	/* the least key at or above ($1, $2) of a message not exhausted ($3) */
 	[MQ_STMT_FLOOR] = {
-		"SELECT visible_at FROM %1$s WHERE visible_at" GE "$1"
-		" AND attempt" LT "$2 ORDER BY visible_at, msg_id LIMIT 1",
-		2, {TIMESTAMPTZOID, INT4OID}
+		"SELECT visible_at, msg_id FROM %1$s"
+		" WHERE (visible_at, msg_id)" GE "($1, $2) AND attempt" LT "$3"
+		" ORDER BY visible_at, msg_id LIMIT 1",
+		3, {TIMESTAMPTZOID, INT8OID, INT4OID}
 	},
 };
 
 /*
- * The position of the scan floor among a statement's parameters, which
- * MqExecute fills in; -1 if it takes none.
+ * The position of the scan floor (two parameters, visible_at and msg_id)
+ * among a statement's parameters, which MqExecute fills in; -1 if it takes
+ * none.
  */
 int
 MqStmtFloorArg(MqStmt stmt)
 {
-	return stmt_defs[stmt].floor ? stmt_defs[stmt].nargs - 1 : -1;
+	return stmt_defs[stmt].floor ? stmt_defs[stmt].nargs - 2 : -1;
 }
 
 /*
