@@ -76,6 +76,7 @@ build_install() {
 			includedir_internal=/usr/include/postgresql/internal)
 	fi
 	echo "== building and installing mq ($PG_CONFIG)"
+	make -C "$top" -s "${args[@]}" clean >/dev/null
 	make -C "$top" -s "${args[@]}" >/dev/null
 	make -C "$top" -s "${args[@]}" install >/dev/null
 }

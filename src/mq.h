@@ -51,8 +51,11 @@ typedef enum MqStmt
 	MQ_STMT_SEND,
 	MQ_STMT_SEND_BATCH,
 	MQ_STMT_READ,
+	MQ_STMT_READ_ONE,
 	MQ_STMT_POP,
+	MQ_STMT_POP_ONE,
 	MQ_STMT_POP_RETAIN,
+	MQ_STMT_POP_ONE_RETAIN,
 	MQ_STMT_ACK,
 	MQ_STMT_ACK_RETAIN,
 	MQ_STMT_ACK_IDS,
@@ -123,6 +126,7 @@ extern char *MqStmtSql(MqStmt stmt, const char *queue, int *nargs,
 					   const Oid **argtypes);
 extern char *MqTableName(char kind, const char *queue);
 extern int	MqStmtFloorArg(MqStmt stmt);
+extern MqStmt MqStmtChoose(MqStmt stmt, Datum *values);
 
 /* floor.c */
 extern void MqFloorReset(MqQueue *queue);

@@ -283,12 +283,13 @@ MqPlan(MqQueue *queue, MqStmt stmt)
  * Run one of a queue's statements.  The statements that pick readable
  * messages take the queue's scan floor as their last two parameters, which
  * the caller does not pass: they are added here, after moving the floor up
- * if it is time to (floor.c).
+ * if it is time to (floor.c).  A read or pop of one message runs its own
+ * cheaper statement (MqStmtChoose).
  */
 int
 MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
 {
-	SPIPlanPtr	plan = MqPlan(queue, stmt);
+	SPIPlanPtr	plan;
 	int			floorarg = MqStmtFloorArg(stmt);
 	Datum		fvalues[MQ_MAX_ARGS];
 	char		fnulls[MQ_MAX_ARGS];
@@ -297,6 +298,7 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	if (floorarg >= 0)
 	{
 		Assert(floorarg + 2 <= MQ_MAX_ARGS);
+		stmt = MqStmtChoose(stmt, values);
 		MqFloorAdvance(queue);
 		memcpy(fvalues, values, floorarg * sizeof(Datum));
 		if (nulls)
@@ -309,6 +311,7 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 		values = fvalues;
 		nulls = fnulls;
 	}
+	plan = MqPlan(queue, stmt);
 	rc = SPI_execute_plan(plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));

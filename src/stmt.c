@@ -35,11 +35,20 @@
  * searched from the queue's scan floor up (see floor.c), a (visible_at,
  * msg_id) given as two parameters
  */
-#define READABLE(floor, floor_id) \
-	"SELECT msg_id, visible_at FROM %1$s" \
-	" WHERE (visible_at, msg_id)" GE "(" floor ", " floor_id ")" \
+#define PICK(floor, floor_id, limit) \
+	" FROM %1$s WHERE (visible_at, msg_id)" GE "(" floor ", " floor_id ")" \
 	" AND visible_at" LE "$1 AND attempt" LT "$2" \
-	" ORDER BY visible_at, msg_id LIMIT $3 FOR UPDATE SKIP LOCKED"
+	" ORDER BY visible_at, msg_id LIMIT " limit " FOR UPDATE SKIP LOCKED"
+#define READABLE(floor, floor_id) \
+	"SELECT msg_id, visible_at" PICK(floor, floor_id, "$3")
+
+/*
+ * ... and the first of them, for a read of one message ($3 = 1).  Its
+ * statements need no CTE and no join to return the rows in the order they
+ * were picked, which makes them much cheaper to start and run.
+ */
+#define FIRST_READABLE(floor, floor_id) \
+	"(SELECT msg_id" PICK(floor, floor_id, "1") ")"
 
 /* a message, fenced by attempt ($2) when one is given */
 #define ONE_MESSAGE \
@@ -67,6 +76,15 @@
 	" SELECT m.msg_id, m.attempt, m.enqueued_at, NULL::pg_catalog.timestamptz," \
 	" m.body, m.headers" IN_READ_ORDER("m")
 
+/* the same for one message */
+#define POP_ONE_SQL(retain) \
+	"WITH m AS (DELETE FROM %1$s WHERE msg_id" EQ FIRST_READABLE("$4", "$5") \
+	" RETURNING msg_id, attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
+	" enqueued_at, body, headers)" \
+	retain \
+	" SELECT m.msg_id, m.attempt, m.enqueued_at, NULL::pg_catalog.timestamptz," \
+	" m.body, m.headers FROM m"
+
 #define RETAIN_POPPED \
 	", r AS (INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at)" \
 	" SELECT msg_id, attempt, enqueued_at, $1 FROM m)"
@@ -77,6 +95,7 @@ typedef struct MqStmtDef
 	int			nargs;
 	Oid			argtypes[MQ_MAX_ARGS];
 	bool		floor;			/* the last two parameters are the scan floor */
+	MqStmt		one;			/* the statement to run instead when $3 = 1 */
 } MqStmtDef;
 
 static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
@@ -99,14 +118,33 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers)"
 		" SELECT u.msg_id, u.attempt, u.enqueued_at, u.lease_expires_at, u.body,"
 		" u.headers" IN_READ_ORDER("u"),
-		6, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, true
+		6, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID},
+		true, MQ_STMT_READ_ONE
+	},
+	[MQ_STMT_READ_ONE] = {
+		"UPDATE %1$s SET attempt = attempt OPERATOR(pg_catalog.+) 1,"
+		" visible_at = $4, lease_expires_at = $4"
+		" WHERE msg_id" EQ FIRST_READABLE("$5", "$6")
+		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers",
+		6, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID},
+		true
 	},
 	[MQ_STMT_POP] = {
 		POP_SQL(""),
+		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID},
+		true, MQ_STMT_POP_ONE
+	},
+	[MQ_STMT_POP_ONE] = {
+		POP_ONE_SQL(""),
 		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
 	[MQ_STMT_POP_RETAIN] = {
 		POP_SQL(RETAIN_POPPED),
+		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID},
+		true, MQ_STMT_POP_ONE_RETAIN
+	},
+	[MQ_STMT_POP_ONE_RETAIN] = {
+		POP_ONE_SQL(RETAIN_POPPED),
 		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
 	[MQ_STMT_ACK] = {
@@ -210,6 +248,19 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		3, {TIMESTAMPTZOID, INT8OID, INT4OID}
 	},
 };
+
+/*
+ * The statement to run for stmt with these parameters: the reads and pops
+ * of one message have a cheaper statement of their own.  (MQ_STMT_READ is
+ * never 0, so 0 means none.)
+ */
+MqStmt
+MqStmtChoose(MqStmt stmt, Datum *values)
+{
+	if (stmt_defs[stmt].one != 0 && DatumGetInt32(values[2]) == 1)
+		return stmt_defs[stmt].one;
+	return stmt;
+}
 
 /*
  * The position of the scan floor (two parameters, visible_at and msg_id)
