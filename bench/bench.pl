@@ -29,21 +29,23 @@ my $out = $ENV{BENCH_OUT} // "$dir/results";
 make_path($out);
 
 # What each mode runs.  secs: length of one measured run; rounds: runs of
-# each system per figure; syncs: synchronous_commit settings of the core
-# scenarios, and of the others (degradation, 16 consumers, backlog).
+# each system per figure; syncs: the synchronous_commit settings of the
+# core scenarios (sends, consumption); other_syncs: those of the others
+# (dead rows, held snapshot, delayed messages, 16 consumers, backlog).
 my %modes = (
 	short => {
 		secs => 2, rounds => 2, syncs => ['on', 'off'], other_syncs => ['off'],
-		dead => [500_000], backlog => [1, 100_000, 1_000_000],
 	},
 	full => {
 		secs => 5, rounds => 3, syncs => ['on', 'off'], other_syncs => ['on', 'off'],
-		dead => [100_000, 500_000], backlog => [1, 100_000, 1_000_000],
 	},
 );
 my $cfg = $modes{$mode} or die "MODE must be short or full, not \"$mode\"\n";
 my $secs = $ENV{BENCH_SECS} // $cfg->{secs};
 my $rounds = $ENV{BENCH_ROUNDS} // $cfg->{rounds};
+my $dead_rows = 500_000;
+my $delayed_rows = 100_000;
+my @backlogs = (1, 100_000, 1_000_000);
 
 my $t0 = time;
 my $body = '{"order_id": 1234, "customer": "c-42", "amount": 99.5}';
@@ -54,9 +56,20 @@ my $bodies = '{' . join(',', map {
 	"\"$b\""
 } 1 .. 100) . '}';
 
-# The tables each system keeps its messages in (the harness reads and
-# truncates them directly, outside the measured runs).
-my %table = (mq => 'mq.q_bench', ref => 'ref.q');
+# Each system has three queues ("slots"), so that a scenario can compare two
+# states of a queue within one round: mq queues bench, bench2 and bench3,
+# reference tables ref.q, ref2.q and ref3.q.  The scripts name them through
+# the variable :q (mq) and search_path (reference).
+sub queue_name { my ($slot) = @_; return 'bench' . ($slot > 1 ? $slot : ''); }
+sub ref_schema { my ($slot) = @_; return 'ref' . ($slot > 1 ? $slot : ''); }
+
+# the table holding a queue's messages (the harness reads and truncates it
+# directly, outside the measured runs)
+sub table_of
+{
+	my ($sys, $slot) = @_;
+	return $sys eq 'mq' ? 'mq.q_' . queue_name($slot) : ref_schema($slot) . '.q';
+}
 
 my @raw;		# every run: [scenario, sync, system, round, msgs/s]
 my %res;		# $res{scenario}{sync}{system} = [msgs/s per round]
@@ -84,7 +97,7 @@ sub capture
 	return ($? >> 8, $output);
 }
 
-# Run SQL (one or more statements, each in its own transaction); returns
+# Run SQL statements, each in its own transaction, in one session; returns
 # the output, unaligned and without headers.
 sub sql
 {
@@ -97,26 +110,33 @@ sub sql
 	return $output;
 }
 
-# One pgbench run.  Returns a hash: ntx (scripts completed), secs (their
-# time, without connecting), tps; dry is set when a consumer found the
-# queue empty (the prefill was too small).
+# ... with search_path set to a slot's reference schema
+sub sql_ref
+{
+	my ($slot, @cmds) = @_;
+	return sql('SET search_path = ' . ref_schema($slot) . ', public', @cmds);
+}
+
+# One pgbench run of scripts/<system>_<script>.sql against a slot.  Returns
+# a hash: ntx (scripts completed), secs (their time, without connecting),
+# tps; dry is set when a consumer found the queue empty.
 sub pgbench
 {
 	my (%o) = @_;
 	my $clients = $o{clients} // 2;
+	my $slot = $o{slot} // 1;
 	my @cmd = ("${bin}pgbench", '-n', '-M', 'prepared', '-c', $clients,
 			   '-j', $clients < 2 ? $clients : 2,
-			   '-f', "$dir/scripts/$o{script}.sql",
+			   '-f', "$dir/scripts/$o{sys}_$o{script}.sql",
+			   '-D', 'q=' . queue_name($slot),
 			   '-D', "body=$body", '-D', "bodies=$bodies");
 	push @cmd, $o{txns} ? ('-t', $o{txns}) : ('-T', $o{secs} // $secs);
-	local $ENV{PGOPTIONS} = "-c synchronous_commit=$o{sync}";
+	local $ENV{PGOPTIONS} = "-c synchronous_commit=$o{sync}"
+		. ($o{sys} eq 'ref' ? ' -c search_path=' . ref_schema($slot) . ',public' : '');
 	my ($rc, $output) = capture(@cmd);
 	my %r;
 	$r{dry} = 1 if $output =~ /expected one row, got 0|malformed array literal/;
-	if ($rc != 0 && !$r{dry})
-	{
-		die "pgbench $o{script} failed:\n$output\n";
-	}
+	die "pgbench $o{sys}_$o{script} failed:\n$output\n" if $rc != 0 && !$r{dry};
 	($r{ntx}) = $output =~ /number of transactions actually processed: (\d+)/;
 	($r{tps}) = $output =~ /tps = ([\d.]+) \(without initial connection time\)/;
 	$r{dry} = 1 if !$r{tps};
@@ -133,47 +153,69 @@ sub median
 
 sub count_rows
 {
-	my ($sys, $where) = @_;
-	return sql("SELECT count(*) FROM $table{$sys}" . ($where ? " WHERE $where" : ''));
+	my ($sys, $slot, $where) = @_;
+	return sql('SELECT count(*) FROM ' . table_of($sys, $slot) . ($where ? " WHERE $where" : ''));
 }
 
+# Send n messages, through the queue's own statements.
 sub fill
 {
-	my ($sys, $n, $delay) = @_;
+	my ($sys, $slot, $n, $delay) = @_;
 	$delay //= '0';
 	# in pieces, so that no one transaction holds back vacuum for long
 	while ($n > 0)
 	{
 		my $k = $n < 200_000 ? $n : 200_000;
-		sql("SELECT bench.fill_$sys($k, '$delay')");
+		if ($sys eq 'mq')
+		{
+			sql("SELECT bench.fill_mq('" . queue_name($slot) . "', $k, '$delay')");
+		}
+		else
+		{
+			sql_ref($slot, "SELECT bench.fill_ref($k, '$delay')");
+		}
 		$n -= $k;
 	}
 }
 
-# Bring a queue to n ready messages (sending what is missing), then
-# vacuum it and checkpoint, so that each run starts clean.
+# Send and then consume n messages, which leaves dead rows behind.
+sub churn
+{
+	my ($sys, $slot, $n) = @_;
+	fill($sys, $slot, $n);
+	# the reads and acks in transactions of 10000, like a consumer
+	my @drains = ($sys eq 'mq'
+				  ? "SELECT bench.drain_mq('" . queue_name($slot) . "', 10000)"
+				  : 'SELECT bench.drain_ref(10000)') x int(($n + 9999) / 10000);
+	$sys eq 'mq' ? sql(@drains) : sql_ref($slot, @drains);
+}
+
+# Bring a queue to n ready messages (sending what is missing), then vacuum
+# it (unless told not to) and checkpoint, so that each run starts clean.
 sub prepare_queue
 {
-	my ($sys, $n, %o) = @_;
-	my $have = count_rows($sys, 'visible_at <= now()');
-	fill($sys, $n - $have) if $have < $n;
-	sql("VACUUM (ANALYZE) $table{$sys}") unless $o{novacuum};
+	my ($sys, $slot, $n, %o) = @_;
+	my $have = count_rows($sys, $slot, 'visible_at <= now()');
+	fill($sys, $slot, $n - $have) if $have < $n;
+	sql('VACUUM (ANALYZE) ' . table_of($sys, $slot)) unless $o{novacuum};
 	sql('CHECKPOINT');
 }
 
 sub reset_queue
 {
-	my ($sys) = @_;
+	my ($sys, $slot) = @_;
 	if ($sys eq 'pgq')
 	{
-		sql("SELECT pgq.drop_queue('bench', true)") if sql("SELECT count(*) FROM pgq.queue WHERE queue_name = 'bench'");
+		sql("SELECT pgq.drop_queue('bench', true)")
+			if sql("SELECT count(*) FROM pgq.queue WHERE queue_name = 'bench'");
+		# a tick after every fill script's 100 events (scripts/pgq_fill100.sql)
 		sql("SELECT pgq.create_queue('bench')",
 			"SELECT pgq.set_queue_config('bench', 'ticker_max_count', '1')",
 			"SELECT pgq.register_consumer('bench', 'bench')");
 	}
 	else
 	{
-		sql("TRUNCATE $table{$sys}");
+		sql('TRUNCATE ' . table_of($sys, $slot));
 	}
 }
 
@@ -182,7 +224,7 @@ sub record
 	my ($scen, $sync, $sys, $round, $rate) = @_;
 	push @{$res{$scen}{$sync}{$sys}}, $rate;
 	push @raw, [$scen, $sync, $sys, $round, $rate];
-	say_progress(sprintf("%-12s sync=%-3s %-3s round %d: %9.0f msg/s",
+	say_progress(sprintf("%-14s sync=%-3s %-3s round %d: %9.0f msg/s",
 						 $scen, $sync, $sys, $round, $rate // 0));
 }
 
@@ -193,37 +235,61 @@ sub turns
 	return $round % 2 ? reverse(@sys) : @sys;
 }
 
-# A consume run: the queue holds n ready messages first; the rate counts
-# the messages that left the queue.  A run that empties the queue is
-# repeated with twice the messages.
+# Messages to prefill for a consume run: twice what the last such run took.
+sub guess
+{
+	my ($scen, $sync, $sys) = @_;
+	my $last = $res{$scen}{$sync}{$sys} ? $res{$scen}{$sync}{$sys}[-1] : undef;
+	$last //= $res{consume1}{$sync}{$sys}[-1] if $scen ne 'consume100';
+	$last //= $scen eq 'consume100' ? 60_000 : 8_000;
+	my $n = int($last * $secs * 2) + 1000;
+	return $n < 20_000 ? 20_000 : $n;
+}
+
+# A consume run: the queue holds enough ready messages first; the rate
+# counts the messages that left the queue.  A run that empties the queue
+# is repeated with twice the messages.  With check, every script's ack is
+# checked: a failed ack (logged by the script in bench.dup) or a message
+# that left the queue unaccounted for is a duplicate delivery.
 sub consume_run
 {
-	my ($sys, $script, $sync, $n, %o) = @_;
+	my (%o) = @_;
+	my ($sys, $slot) = ($o{sys}, $o{slot} // 1);
+	my $n = $o{n};
 	for (my $try = 0;; $try++)
 	{
-		prepare_queue($sys, $n, %o) unless $o{noprepare};
-		my $before = count_rows($sys);
+		prepare_queue($sys, $slot, $n, %o) unless $o{noprepare};
+		$o{before_run}->() if $o{before_run};
+		my $before = count_rows($sys, $slot);
 		my $dups = sql('SELECT count(*) FROM bench.dup');
-		my $r = pgbench(script => "${sys}_$script", sync => $sync,
-						clients => $o{clients});
-		my $gone = $before - count_rows($sys);
+		my $r = pgbench(%o);
+		$o{after_run}->() if $o{after_run};
+		my $gone = $before - count_rows($sys, $slot);
 		if ($r->{dry})
 		{
-			die "the queue ran dry twice in $script\n" if $try >= 2 || $o{noprepare};
+			die "the queue ran dry twice in $o{script}\n" if $try >= 2 || $o{noprepare};
 			$n *= 2;
-			say_progress("$sys $script: queue ran dry, again with $n messages");
+			say_progress("$sys $o{script}: queue ran dry, again with $n messages");
 			next;
 		}
 		if ($o{check})
 		{
-			my $newdups = sql('SELECT count(*) FROM bench.dup') - $dups;
-			$o{check}->{dups} += $newdups;
-			# each completed script read one message and acked it
-			$o{check}->{mismatch} += abs($gone - $r->{ntx} * ($o{per} // 1));
+			$o{check}->{dups} += sql('SELECT count(*) FROM bench.dup') - $dups;
+			$o{check}->{mismatch} += abs($gone - $r->{ntx});
 			$o{check}->{acked} += $gone;
 		}
 		return $gone / $r->{secs};
 	}
+}
+
+sub check_note
+{
+	my ($c) = @_;
+	return '' unless defined $c->{acked};
+	return sprintf("%d acked, %s", $c->{acked},
+				   ($c->{dups} || $c->{mismatch})
+				   ? "DUPLICATES: $c->{dups} failed acks, $c->{mismatch} unaccounted"
+				   : 'no duplicates');
 }
 
 # Sends: each run starts from an empty queue.
@@ -235,14 +301,14 @@ sub scen_send
 	{
 		for my $sys (turns($round, @sys))
 		{
-			reset_queue($sys);
+			reset_queue($sys, 1);
 			sql('CHECKPOINT');
-			my $r = pgbench(script => "${sys}_$scen", sync => $sync);
+			my $r = pgbench(sys => $sys, script => $scen, sync => $sync);
 			die "pgbench ${sys}_$scen stopped early\n" if $r->{dry};
 			record($scen, $sync, $sys, $round, $r->{tps} * $per);
 		}
 	}
-	reset_queue($_) for @sys;
+	reset_queue($_, 1) for @sys;
 }
 
 # PgQ batch consumption: one consumer (PgQ hands a consumer's batches out
@@ -261,211 +327,178 @@ sub pgq_consume_run
 					. " WHERE q.queue_name = 'bench'");
 	die "pgq fill made $ticks ticks for $k batches\n" if $ticks < $k + 1;
 	sql('CHECKPOINT');
-	my $r = pgbench(script => 'pgq_consume100', sync => $sync, clients => 1, txns => $k);
+	my $r = pgbench(sys => 'pgq', script => 'consume100', sync => $sync,
+					clients => 1, txns => $k);
 	die "pgq consume failed\n" if $r->{dry};
 	my $left = sql("SELECT coalesce(pending_events, 0) FROM pgq.get_consumer_info('bench', 'bench')");
 	die "pgq consumer left $left events\n" if $left > 0;
 	return $r->{tps} * 100;
 }
 
-sub scen_consume
+# Consumption in batches of 100.
+sub scen_consume100
 {
-	my ($scen, $sync) = @_;
-	my $per = $scen eq 'consume100' ? 100 : 1;
-	my @sys = ('mq', 'ref', ($have_pgq && $per == 100) ? 'pgq' : ());
-	my %check;
+	my ($sync) = @_;
+	my @sys = ('mq', 'ref', $have_pgq ? 'pgq' : ());
 	for my $round (1 .. $rounds)
 	{
 		for my $sys (turns($round, @sys))
 		{
 			my $rate = $sys eq 'pgq'
 				? pgq_consume_run($sync)
-				: consume_run($sys, $scen, $sync, guess($scen, $sync, $sys),
-							  $sys eq 'mq' ? (check => \%check, per => $per) : ());
-			record($scen, $sync, $sys, $round, $rate);
+				: consume_run(sys => $sys, script => 'consume100', sync => $sync,
+							  n => guess('consume100', $sync, $sys));
+			record('consume100', $sync, $sys, $round, $rate);
 		}
 	}
-	$note{$scen}{$sync} = check_note(\%check) if $per == 1;
 }
 
-sub check_note
+# A snapshot held open by another session for a whole run: a REPEATABLE
+# READ transaction that has run a SELECT and stays idle.
+my $holder;
+sub hold_snapshot
 {
-	my ($c) = @_;
-	return sprintf("%d acked, %s", $c->{acked} // 0,
-				   ($c->{dups} || $c->{mismatch})
-				   ? "DUPLICATES: $c->{dups} failed acks, $c->{mismatch} unaccounted"
-				   : 'no duplicates');
-}
-
-# Messages to prefill for a consume run: twice what the last run took.
-sub guess
-{
-	my ($scen, $sync, $sys) = @_;
-	my $last = $res{$scen}{$sync}{$sys} ? $res{$scen}{$sync}{$sys}[-1] : undef;
-	$last //= $res{consume1}{$sync}{$sys}[-1] if $scen ne 'consume100';
-	$last //= $scen eq 'consume100' ? 60_000 : 8_000;
-	my $n = int($last * $secs * 2) + 1000;
-	return $n < 20_000 ? 20_000 : $n;
-}
-
-# Dead rows at the head: autovacuum off for the queue's table, n messages
-# sent and consumed, then fresh messages behind them consumed as in
-# consume1.  Points for several n accumulate on the same table.
-sub scen_dead
-{
-	my @sys = ('mq', 'ref');
-	my $made = 0;
-	for my $sys (@sys)
+	local $ENV{PGAPPNAME} = 'mq_bench_snapshot';
+	open($holder, '|-', "${bin}psql", '-X', '-q', '-o', '/dev/null') or die "psql: $!";
+	$holder->autoflush(1);
+	print $holder "BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT count(*) FROM bench.dup;\n";
+	for (my $i = 0;; $i++)
 	{
-		reset_queue($sys);
-		sql("ALTER TABLE $table{$sys} SET (autovacuum_enabled = off)");
+		last if sql("SELECT count(*) FROM pg_stat_activity"
+					. " WHERE application_name = 'mq_bench_snapshot'"
+					. " AND state = 'idle in transaction' AND backend_xmin IS NOT NULL");
+		die "the snapshot holder did not start\n" if $i > 100;
+		sleep 0.1;
 	}
-	for my $n (@{$cfg->{dead}})
+}
+
+sub release_snapshot
+{
+	print $holder "COMMIT;\n";
+	close $holder;
+}
+
+# Read 1, then ack, with 2 clients, on a clean queue; and, when the sync
+# setting is one of other_syncs, in the same rounds the states it is
+# compared with: 500k dead rows at the head without vacuum (slot 2),
+# a snapshot held open (slot 1), 100k delayed messages ahead (slot 3), and
+# 16 consumers (slot 1).  Every mq run checks every ack.
+sub scen_consume1
+{
+	my ($sync) = @_;
+	my $others = grep { $_ eq $sync } @{$cfg->{other_syncs}};
+	my %check;
+	my %check16;
+	for my $round (1 .. $rounds)
 	{
-		for my $sys (@sys)
+		my @order = turns($round, 'mq', 'ref');
+		for my $sys (@order)
 		{
-			my $todo = $n - $made;
-			say_progress("dead rows: $sys sends and consumes $todo messages");
-			fill($sys, $todo);
-			# the reads and acks in transactions of 10000, like a consumer
-			sql(("SELECT bench.drain_$sys(10000)") x int(($todo + 9999) / 10000));
+			record('consume1', $sync, $sys, $round,
+				   consume_run(sys => $sys, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys),
+							   $sys eq 'mq' ? (check => \%check) : ()));
 		}
-		$made = $n;
-		my $scen = "dead$n";
-		for my $sync (@{$cfg->{other_syncs}})
+		next unless $others;
+		for my $sys (@order)
 		{
-			for my $round (1 .. $rounds)
-			{
-				for my $sys (turns($round, @sys))
-				{
-					my $rate = consume_run($sys, 'consume1', $sync,
-										   guess('consume1', $sync, $sys), novacuum => 1);
-					record($scen, $sync, $sys, $round, $rate);
-				}
-			}
+			record('dead', $sync, $sys, $round,
+				   consume_run(sys => $sys, slot => 2, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys), novacuum => 1));
+		}
+		for my $sys (@order)
+		{
+			record('snapshot', $sync, $sys, $round,
+				   consume_run(sys => $sys, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys),
+							   before_run => \&hold_snapshot,
+							   after_run => \&release_snapshot));
+		}
+		for my $sys (@order)
+		{
+			record('delayed', $sync, $sys, $round,
+				   consume_run(sys => $sys, slot => 3, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys)));
+		}
+		for my $sys (@order)
+		{
+			record('c16', $sync, $sys, $round,
+				   consume_run(sys => $sys, script => 'consume1', sync => $sync,
+							   n => guess('c16', $sync, $sys), clients => 16,
+							   $sys eq 'mq' ? (check => \%check16) : ()));
 		}
 	}
-	for my $sys (@sys)
-	{
-		sql("ALTER TABLE $table{$sys} RESET (autovacuum_enabled)");
-		reset_queue($sys);
-	}
+	$note{consume1}{$sync} = check_note(\%check);
+	$note{c16}{$sync} = check_note(\%check16);
 }
 
-# A snapshot held open by another session (a REPEATABLE READ transaction
-# that has run a SELECT) for the whole run.
-sub scen_snapshot
+# The queues the consume1 rounds compare with: slot 2 with dead rows at
+# its head and autovacuum off, slot 3 with delayed messages.
+sub setup_states
 {
-	my @sys = ('mq', 'ref');
-	for my $sync (@{$cfg->{other_syncs}})
+	for my $sys ('mq', 'ref')
 	{
-		for my $round (1 .. $rounds)
-		{
-			for my $sys (turns($round, @sys))
-			{
-				prepare_queue($sys, guess('consume1', $sync, $sys));
-				local $ENV{PGAPPNAME} = 'mq_bench_snapshot';
-				open(my $holder, '|-', "${bin}psql", '-X', '-q', '-o', '/dev/null')
-					or die "psql: $!";
-				$holder->autoflush(1);
-				print $holder "BEGIN ISOLATION LEVEL REPEATABLE READ;\n"
-					. "SELECT count(*) FROM bench.dup;\n";
-				for (my $i = 0;; $i++)
-				{
-					last if sql("SELECT count(*) FROM pg_stat_activity"
-								. " WHERE application_name = 'mq_bench_snapshot'"
-								. " AND state = 'idle in transaction'"
-								. " AND backend_xmin IS NOT NULL");
-					die "the snapshot holder did not start\n" if $i > 100;
-					sleep 0.1;
-				}
-				my $rate = consume_run($sys, 'consume1', $sync,
-									   guess('consume1', $sync, $sys), noprepare => 1);
-				print $holder "COMMIT;\n";
-				close $holder;
-				record('snapshot', $sync, $sys, $round, $rate);
-			}
-		}
+		reset_queue($sys, 2);
+		sql('ALTER TABLE ' . table_of($sys, 2) . ' SET (autovacuum_enabled = off)');
+		say_progress("dead rows: $sys sends and consumes $dead_rows messages");
+		churn($sys, 2, $dead_rows);
+		reset_queue($sys, 3);
+		fill($sys, 3, $delayed_rows, '1 hour');
 	}
 }
 
-# 100,000 delayed messages (an hour) sent before the ready ones.
-sub scen_delayed
+sub reset_states
 {
-	my @sys = ('mq', 'ref');
-	for my $sys (@sys)
+	for my $sys ('mq', 'ref')
 	{
-		reset_queue($sys);
-		fill($sys, 100_000, '1 hour');
-	}
-	for my $sync (@{$cfg->{other_syncs}})
-	{
-		for my $round (1 .. $rounds)
-		{
-			for my $sys (turns($round, @sys))
-			{
-				my $rate = consume_run($sys, 'consume1', $sync,
-									   guess('consume1', $sync, $sys));
-				record('delayed', $sync, $sys, $round, $rate);
-			}
-		}
-	}
-	reset_queue($_) for @sys;
-}
-
-# 16 consumers on one queue, every ack checked (scripts/mq_consume1.sql).
-sub scen_c16
-{
-	my @sys = ('mq', 'ref');
-	for my $sync (@{$cfg->{other_syncs}})
-	{
-		my %check;
-		for my $round (1 .. $rounds)
-		{
-			for my $sys (turns($round, @sys))
-			{
-				my $rate = consume_run($sys, 'consume1', $sync,
-									   guess('consume1', $sync, $sys), clients => 16,
-									   $sys eq 'mq' ? (check => \%check) : ());
-				record('c16', $sync, $sys, $round, $rate);
-			}
-		}
-		$note{c16}{$sync} = check_note(\%check);
+		sql('ALTER TABLE ' . table_of($sys, 2) . ' RESET (autovacuum_enabled)');
+		reset_queue($sys, $_) for 1 .. 3;
 	}
 }
 
-# A steady state at a fixed backlog: each script sends one message, reads
-# the oldest and acks it, so the queue stays at its size.
+# A steady state at fixed backlogs (slots 1 to 3): one client sends a
+# message, reads the oldest and acks it, so that each queue stays at its
+# size; the rate is per message.  One client, so that the figure is the
+# cost of a message and not the contention of clients over the last one.
 sub scen_backlog
 {
 	my @sys = ('mq', 'ref');
-	for my $n (@{$cfg->{backlog}})
+	for my $i (0 .. $#backlogs)
 	{
 		for my $sys (@sys)
 		{
-			reset_queue($sys);
-			fill($sys, $n);
+			reset_queue($sys, $i + 1);
+			fill($sys, $i + 1, $backlogs[$i]);
 		}
-		for my $sync (@{$cfg->{other_syncs}})
+	}
+	for my $sync (@{$cfg->{other_syncs}})
+	{
+		for my $round (1 .. $rounds)
 		{
-			for my $round (1 .. $rounds)
+			for my $i (0 .. $#backlogs)
 			{
 				for my $sys (turns($round, @sys))
 				{
-					sql("VACUUM (ANALYZE) $table{$sys}", 'CHECKPOINT');
-					my $r = pgbench(script => "${sys}_cycle", sync => $sync);
+					sql('VACUUM (ANALYZE) ' . table_of($sys, $i + 1), 'CHECKPOINT');
+					my $r = pgbench(sys => $sys, slot => $i + 1, script => 'cycle',
+									sync => $sync, clients => 1);
 					die "${sys}_cycle stopped early\n" if $r->{dry};
-					record("backlog$n", $sync, $sys, $round, $r->{tps});
+					record("backlog$backlogs[$i]", $sync, $sys, $round, $r->{tps});
 				}
 			}
 		}
 	}
-	reset_queue($_) for @sys;
+	for my $sys (@sys)
+	{
+		reset_queue($sys, $_) for 1 .. 3;
+	}
 }
 
 # Send-commit to waiting-reader latency, measured by bench/latency when that
 # program exists (or bench/latency.c, which is compiled).  It gets the
-# server from the environment and BENCH_SECS, and prints lines such as
+# server from the environment (PGHOST, PGPORT, PGDATABASE, PGUSER; the
+# setting of synchronous_commit in PGOPTIONS), the length of a run in
+# BENCH_SECS and an empty queue in BENCH_QUEUE, and prints lines such as
 # "p50 0.41 ms" and "p99 1.9 ms".
 sub scen_latency
 {
@@ -482,7 +515,7 @@ sub scen_latency
 									"-L$lib", '-lpq', '-o', $prog);
 		if ($rc != 0)
 		{
-			$note{latency}{on} = "bench/latency.c did not compile";
+			$note{latency}{$_} = 'bench/latency.c did not compile' for @{$cfg->{syncs}};
 			say_progress("latency: bench/latency.c did not compile:\n$output");
 			return;
 		}
@@ -490,9 +523,10 @@ sub scen_latency
 	return unless -x $prog;
 	for my $sync (@{$cfg->{syncs}})
 	{
-		reset_queue('mq');
+		reset_queue('mq', 1);
 		local $ENV{PGOPTIONS} = "-c synchronous_commit=$sync";
 		local $ENV{BENCH_SECS} = $secs;
+		local $ENV{BENCH_QUEUE} = queue_name(1);
 		my ($rc, $output) = capture($prog);
 		my ($p50) = $output =~ /p50\D*?([\d.]+)/;
 		my ($p99) = $output =~ /p99\D*?([\d.]+)/;
@@ -503,20 +537,31 @@ sub scen_latency
 			next;
 		}
 		$res{latency}{$sync} = {p50 => $p50, p99 => $p99};
-		say_progress("latency     sync=$sync p50 $p50 ms, p99 $p99 ms");
+		say_progress("latency        sync=$sync p50 $p50 ms, p99 $p99 ms");
 	}
-	reset_queue('mq');
+	reset_queue('mq', 1);
 }
 
 sub setup
 {
 	my $pgq = sql("SELECT count(*) FROM pg_available_extensions WHERE name = 'pgq'");
-	sql('DROP EXTENSION IF EXISTS mq CASCADE', 'DROP SCHEMA IF EXISTS ref CASCADE',
-		'DROP SCHEMA IF EXISTS bench CASCADE', 'DROP EXTENSION IF EXISTS pgq CASCADE',
-		'CREATE EXTENSION mq', "SELECT mq_create('bench')");
+	sql('DROP EXTENSION IF EXISTS mq CASCADE', 'DROP SCHEMA IF EXISTS bench CASCADE',
+		'DROP EXTENSION IF EXISTS pgq CASCADE',
+		(map { 'DROP SCHEMA IF EXISTS ' . ref_schema($_) . ' CASCADE' } 1 .. 3),
+		'CREATE EXTENSION mq',
+		(map { "SELECT mq_create('" . queue_name($_) . "')" } 1 .. 3));
+	for my $slot (1 .. 3)
+	{
+		my $schema = ref_schema($slot);
+		local $ENV{PGOPTIONS} = "-c search_path=$schema";
+		sql("CREATE SCHEMA $schema");
+		my ($rc, $output) = capture("${bin}psql", '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+									'-f', "$dir/ref.sql");
+		die "ref.sql failed: $output\n" if $rc != 0;
+	}
 	my ($rc, $output) = capture("${bin}psql", '-X', '-q', '-v', 'ON_ERROR_STOP=1',
-								'-f', "$dir/ref.sql", '-f', "$dir/setup.sql");
-	die "setup failed: $output\n" if $rc != 0;
+								'-f', "$dir/setup.sql");
+	die "setup.sql failed: $output\n" if $rc != 0;
 	if ($pgq)
 	{
 		sql('CREATE EXTENSION pgq');
@@ -557,15 +602,6 @@ sub ratio
 	return median(@r);
 }
 
-# the ratio of two medians (figures from different runs)
-sub ratio_of_medians
-{
-	my ($a, $b) = @_;
-	return undef unless $a && $b;
-	my ($ma, $mb) = (median(@$a), median(@$b));
-	return $mb ? $ma / $mb : undef;
-}
-
 my @rows;
 
 sub row
@@ -581,8 +617,9 @@ sub build_table
 		send100 => 'batch send, 100 per call',
 		consume1 => 'consume: read 1, then ack, 2 clients',
 		consume100 => 'consume in batches of 100, 2 clients (PgQ: 1)',
+		dead => sprintf('consume, %dk dead rows at the head, no vacuum', $dead_rows / 1000),
 		snapshot => 'consume while a snapshot is held open',
-		delayed => '100k delayed messages ahead of ready ones',
+		delayed => sprintf('%dk delayed messages ahead of ready ones', $delayed_rows / 1000),
 		c16 => '16 consumers on 1 queue',
 	);
 	for my $sync (@{$cfg->{syncs}})
@@ -603,31 +640,20 @@ sub build_table
 	for my $sync (@{$cfg->{other_syncs}})
 	{
 		my $clean = $res{consume1}{$sync};
-		for my $n (@{$cfg->{dead}})
-		{
-			my $x = $res{"dead$n"}{$sync} or next;
-			my $m = ratio_of_medians($x->{mq}, $clean->{mq});
-			row(scenario => sprintf('consume, %dk dead rows at the head, no vacuum', $n / 1000),
-				sync => $sync, mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
-				mqref => ratio($x->{mq}, $x->{ref}),
-				target => ($n == 500_000 ? 'mq/clean >= 0.7' : 'context'),
-				measured => $m, met => $n == 500_000 ? ($m // 0) >= 0.7 : undef,
-				note => sprintf('ref/clean %s', fmt_ratio(ratio_of_medians($x->{ref}, $clean->{ref}))));
-		}
-		for my $s (qw(snapshot delayed))
+		for my $s (qw(dead snapshot delayed))
 		{
 			my $x = $res{$s}{$sync} or next;
-			my $min = $s eq 'snapshot' ? 0.5 : 0.8;
-			my $m = ratio_of_medians($x->{mq}, $clean->{mq});
+			my $min = {dead => 0.7, snapshot => 0.5, delayed => 0.8}->{$s};
+			my $m = ratio($x->{mq}, $clean->{mq});
 			row(scenario => $label{$s}, sync => $sync,
 				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
 				mqref => ratio($x->{mq}, $x->{ref}),
 				target => "mq/clean >= $min", measured => $m, met => ($m // 0) >= $min,
-				note => sprintf('ref/clean %s', fmt_ratio(ratio_of_medians($x->{ref}, $clean->{ref}))));
+				note => 'ref/clean ' . fmt_ratio(ratio($x->{ref}, $clean->{ref})));
 		}
 		if (my $x = $res{c16}{$sync})
 		{
-			my $m = ratio_of_medians($x->{mq}, $clean->{mq});
+			my $m = ratio($x->{mq}, $clean->{mq});
 			my $ok = ($note{c16}{$sync} // '') =~ /no duplicates/;
 			row(scenario => $label{c16}, sync => $sync,
 				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
@@ -635,18 +661,17 @@ sub build_table
 				target => 'no duplicates; mq/2 clients >= 1.0', measured => $m,
 				met => $ok && ($m // 0) >= 1.0, note => $note{c16}{$sync});
 		}
-		my $base = $res{"backlog$cfg->{backlog}[0]"}{$sync};
-		for my $n (@{$cfg->{backlog}})
+		my $base = $res{"backlog$backlogs[0]"}{$sync};
+		for my $n (@backlogs)
 		{
 			my $x = $res{"backlog$n"}{$sync} or next;
-			my $m = ratio_of_medians($x->{mq}, $base->{mq});
-			row(scenario => "backlog $n: send, read, ack (per message)", sync => $sync,
+			my $m = ratio($x->{mq}, $base->{mq});
+			row(scenario => "backlog $n: send, read, ack, 1 client", sync => $sync,
 				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
 				mqref => ratio($x->{mq}, $x->{ref}),
-				target => "mq/backlog $cfg->{backlog}[0] within 0.8-1.2", measured => $m,
+				target => "mq/backlog $backlogs[0] in 0.8-1.2", measured => $m,
 				met => defined $m && $m >= 0.8 && $m <= 1.2,
-				note => sprintf('ref/backlog %d %s', $cfg->{backlog}[0],
-								fmt_ratio(ratio_of_medians($x->{ref}, $base->{ref}))));
+				note => "ref/backlog $backlogs[0] " . fmt_ratio(ratio($x->{ref}, $base->{ref})));
 		}
 	}
 	for my $sync (@{$cfg->{syncs}})
@@ -706,7 +731,7 @@ sub write_results
 	my @cols = map { my $s = $_; map { "${_}_$s" } qw(mq ref) } @syncs;
 	open($fh, '>', "$out/backlog.dat") or die;
 	print $fh "# backlog @cols\n";
-	for my $n (@{$cfg->{backlog}})
+	for my $n (@backlogs)
 	{
 		print $fh join(' ', $n, map {
 			my ($sys, $s) = split /_/;
@@ -717,11 +742,11 @@ sub write_results
 	close $fh;
 	open($fh, '>', "$out/dead.dat") or die;
 	print $fh "# dead_rows @cols\n";
-	for my $n (0, @{$cfg->{dead}})
+	for my $n (0, $dead_rows)
 	{
 		print $fh join(' ', $n, map {
 			my ($sys, $s) = split /_/;
-			my $v = $n ? $res{"dead$n"}{$s}{$sys} : $res{consume1}{$s}{$sys};
+			my $v = $res{$n ? 'dead' : 'consume1'}{$s}{$sys};
 			$v ? sprintf('%.0f', median(@$v)) : 'NaN'
 		} @cols), "\n";
 	}
@@ -765,11 +790,11 @@ set yrange [0:*]
 set logscale x
 set xrange [0.5:3e6]
 set xlabel 'waiting messages (backlog)'
-set ylabel 'messages/s: send + read + ack, 2 clients'
+set ylabel 'messages/s: send + read + ack, 1 client'
 set title 'throughput against backlog'
 plot @{[ $plots->('backlog.dat') ]}
 unset logscale x
-set xrange [-20000:*]
+set xrange [-50000:550000]
 set xlabel 'dead rows at the head of the queue (no vacuum)'
 set ylabel 'messages/s: read 1 + ack, 2 clients'
 set title 'throughput against dead rows'
@@ -785,17 +810,15 @@ GP
 
 say_progress("mode $mode: runs of $secs s, $rounds rounds");
 setup();
+setup_states();
 for my $sync (@{$cfg->{syncs}})
 {
 	scen_send('send1', 1, $sync);
 	scen_send('send100', 100, $sync);
-	scen_consume('consume1', $sync);
-	scen_consume('consume100', $sync);
+	scen_consume1($sync);
+	scen_consume100($sync);
 }
-scen_dead();
-scen_snapshot();
-scen_delayed();
-scen_c16();
+reset_states();
 scen_backlog();
 scen_latency();
 build_table();

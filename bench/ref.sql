@@ -6,10 +6,13 @@
 -- The statements are in scripts/ref_*.sql; pgbench runs them as prepared
 -- statements (-M prepared).  The table gets the same autovacuum settings as
 -- an mq queue table, which a careful engineer would also give a queue.
+--
+-- The benchmark creates this table in schemas ref, ref2 and ref3 (it runs
+-- this file with search_path set to each), as it creates mq queues bench,
+-- bench2 and bench3, so that a scenario can compare two states of a queue
+-- in the same round.
 
-CREATE SCHEMA ref;
-
-CREATE TABLE ref.q (
+CREATE TABLE q (
 	msg_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	visible_at	timestamptz NOT NULL DEFAULT now(),
 	attempt		integer NOT NULL DEFAULT 0,
@@ -18,4 +21,4 @@ CREATE TABLE ref.q (
 ) WITH (autovacuum_vacuum_scale_factor = 0.01,
 		autovacuum_vacuum_insert_scale_factor = 0.01);
 
-CREATE INDEX q_visible ON ref.q (visible_at, msg_id);
+CREATE INDEX q_visible ON q (visible_at, msg_id);

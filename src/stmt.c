@@ -147,15 +147,16 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		POP_ONE_SQL(RETAIN_POPPED),
 		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
+	/* the acks report what they did in SPI_processed: no RETURNING to build */
 	[MQ_STMT_ACK] = {
-		"DELETE FROM %1$s WHERE " ONE_MESSAGE " RETURNING msg_id",
+		"DELETE FROM %1$s WHERE " ONE_MESSAGE,
 		2, {INT8OID, INT4OID}
 	},
 	[MQ_STMT_ACK_RETAIN] = {
 		"WITH m AS (DELETE FROM %1$s WHERE " ONE_MESSAGE
 		" RETURNING msg_id, attempt, enqueued_at)"
 		" INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at, result)"
-		" SELECT msg_id, attempt, enqueued_at, $3, $4 FROM m RETURNING msg_id",
+		" SELECT msg_id, attempt, enqueued_at, $3, $4 FROM m",
 		4, {INT8OID, INT4OID, TIMESTAMPTZOID, JSONBOID}
 	},
 	[MQ_STMT_ACK_IDS] = {

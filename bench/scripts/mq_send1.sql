@@ -1,2 +1,2 @@
 -- single send per transaction
-SELECT mq_send('bench', :body);
+SELECT mq_send(:q, :body);

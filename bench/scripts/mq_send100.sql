@@ -1,2 +1,2 @@
 -- 100 messages in one call (:bodies is a jsonb[] of 100)
-SELECT mq_send_batch('bench', :bodies);
+SELECT mq_send_batch(:q, :bodies);

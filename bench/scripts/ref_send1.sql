@@ -1,2 +1,2 @@
 -- single send per transaction
-INSERT INTO ref.q (body) VALUES (:body) RETURNING msg_id;
+INSERT INTO q (body) VALUES (:body) RETURNING msg_id;

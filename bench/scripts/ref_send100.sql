@@ -1,2 +1,2 @@
 -- a 100-row INSERT
-INSERT INTO ref.q (body) SELECT unnest(:bodies::jsonb[]) RETURNING msg_id;
+INSERT INTO q (body) SELECT unnest(:bodies::jsonb[]) RETURNING msg_id;
