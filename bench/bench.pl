@@ -789,11 +789,14 @@ set key bottom left
 set yrange [0:*]
 set logscale x
 set xrange [0.5:3e6]
+set xtics ('1' 1, '10' 10, '100' 100, '1k' 1e3, '10k' 1e4, '100k' 1e5, '1M' 1e6)
 set xlabel 'waiting messages (backlog)'
 set ylabel 'messages/s: send + read + ack, 1 client'
 set title 'throughput against backlog'
 plot @{[ $plots->('backlog.dat') ]}
 unset logscale x
+set xtics auto
+set format x '%.0s%c'
 set xrange [-50000:550000]
 set xlabel 'dead rows at the head of the queue (no vacuum)'
 set ylabel 'messages/s: read 1 + ack, 2 clients'
