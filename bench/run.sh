@@ -22,19 +22,19 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+system_pg_config=/usr/lib/postgresql/15/bin/pg_config
 export MODE=${MODE:-short}
 if [ -z "${PG_CONFIG:-}" ] || [ "$PG_CONFIG" = pg_config ]; then
-	PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-	[ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
+	PG_CONFIG=$system_pg_config
 fi
 export PG_CONFIG
-export PGBIN=${PGBIN:-$("$PG_CONFIG" --bindir)}
 export BENCH_PORT=${BENCH_PORT:-5499}
 export BENCH_OUT=${BENCH_OUT:-$top/bench/results}
 
 # The second half: as a user PostgreSQL accepts, start the server, run the
 # benchmark, stop the server.
 if [ "${1:-}" = --serve ]; then
+	export PGBIN=${PGBIN:-$("$PG_CONFIG" --bindir)}
 	dir=$(mktemp -d /tmp/mq-bench.XXXXXX)
 	export PGHOST=$dir PGPORT=$BENCH_PORT PGDATABASE=bench PGUSER=$(id -un)
 	"$PGBIN/initdb" -D "$dir/data" -A trust -U "$PGUSER" >/dev/null
@@ -57,7 +57,8 @@ fi
 
 install_deps() {
 	local need=()
-	for p in make gcc postgresql-server-dev-15 postgresql-15-pgq3 gnuplot-nox libpq-dev; do
+	for p in make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgq3 \
+		gnuplot-nox libpq-dev; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done
 	[ ${#need[@]} -eq 0 ] && return
@@ -83,9 +84,10 @@ build_install() {
 
 # Only the default (system) PostgreSQL gets packages: another one is
 # expected to come complete.
-if [ "$(id -u)" -eq 0 ] && [ "$PG_CONFIG" = /usr/lib/postgresql/15/bin/pg_config ]; then
+if [ "$(id -u)" -eq 0 ] && [ "$PG_CONFIG" = "$system_pg_config" ]; then
 	install_deps
 fi
+export PGBIN=${PGBIN:-$("$PG_CONFIG" --bindir)}
 build_install
 
 if [ "$(id -u)" -eq 0 ]; then

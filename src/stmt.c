@@ -252,8 +252,8 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 
 /*
  * The statement to run for stmt with these parameters: the reads and pops
- * of one message have a cheaper statement of their own.  (MQ_STMT_READ is
- * never 0, so 0 means none.)
+ * of one message ($3, qty, is 1) have a cheaper statement of their own.
+ * (0, MQ_STMT_SEND, is no statement's variant, so it means none.)
  */
 MqStmt
 MqStmtChoose(MqStmt stmt, Datum *values)
