@@ -45,3 +45,7 @@ demo:
 
 # every C file includes the shared header
 $(OBJS): src/mq.h
+# The benchmark: bench/run.sh (MODE=short, a few minutes, or MODE=full).
+.PHONY: bench
+bench:
+	bash bench/run.sh

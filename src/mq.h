@@ -23,6 +23,8 @@
 #define MQ_NAME_MAXLEN			48
 /* largest qty accepted by mq_read, mq_pop and mq_dead */
 #define MQ_MAX_QTY				10000
+/* most parameters of any statement in stmt.c */
+#define MQ_MAX_ARGS				6
 /* largest max_attempts accepted by mq_create and mq_alter */
 #define MQ_MAX_ATTEMPTS			1000
 /* intervals above this (100 years) are rejected, which keeps arithmetic safe */
@@ -58,8 +60,11 @@ typedef enum MqStmt
 	MQ_STMT_SEND_BATCH,
 	MQ_STMT_READ,
 	MQ_STMT_READ_DUE,
+	MQ_STMT_READ_ONE,
 	MQ_STMT_POP,
+	MQ_STMT_POP_ONE,
 	MQ_STMT_POP_RETAIN,
+	MQ_STMT_POP_ONE_RETAIN,
 	MQ_STMT_ACK,
 	MQ_STMT_ACK_RETAIN,
 	MQ_STMT_ACK_IDS,
@@ -76,6 +81,7 @@ typedef enum MqStmt
 	MQ_STMT_EXPIRE,
 	MQ_STMT_RETENTION,
 	MQ_STMT_WORKER_DUE,
+	MQ_STMT_FLOOR,
 	MQ_NUM_STMTS
 } MqStmt;
 
@@ -104,6 +110,11 @@ typedef struct MqQueue
 	int			ngrants;
 	MqGrant    *grants;			/* in the cache's memory context */
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
+	/* reads scan from (scan_floor, scan_floor_id) up; see floor.c */
+	TimestampTz scan_floor;
+	int64		scan_floor_id;
+	TimestampTz floor_advanced; /* when scan_floor last moved or was checked */
+	TimestampTz floor_rechecked;	/* when it was last checked from the start */
 } MqQueue;
 
 /*
@@ -130,6 +141,7 @@ extern bool MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
 extern void MqEnd(MqCall *call);
 extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
+extern SPIPlanPtr MqPlan(MqQueue *queue, MqStmt stmt);
 
 /* acl.c */
 extern const char *MqPrivilegeName(MqPrivilege priv);
@@ -140,6 +152,12 @@ extern char *MqStmtSql(MqStmt stmt, const MqQueue *queue, int *nargs,
 					   const Oid **argtypes);
 extern char *MqTableName(char kind, const char *queue);
 extern char *MqExhaustedIndexSql(const char *queue, int32 max_attempts);
+extern int	MqStmtFloorArg(MqStmt stmt);
+extern MqStmt MqStmtChoose(MqStmt stmt, Datum *values);
+
+/* floor.c */
+extern void MqFloorReset(MqQueue *queue);
+extern void MqFloorAdvance(MqQueue *queue);
 
 /* validate.c */
 extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);

@@ -263,6 +263,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 		if (!entry->valid || entry->relid != relid)
 		{
 			mq_free_plans(entry);
+			MqFloorReset(entry);
 			entry->relid = relid;
 			entry->valid = mq_load_queue(entry);
 			if (entry->valid)
@@ -287,12 +288,10 @@ MqEnd(MqCall *call)
 		elog(ERROR, "SPI_finish failed");
 }
 
-/* Run one of a queue's statements, preparing it on first use. */
-int
-MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
+/* A queue's prepared statement, prepared on first use. */
+SPIPlanPtr
+MqPlan(MqQueue *queue, MqStmt stmt)
 {
-	int			rc;
-
 	if (queue->plans[stmt] == NULL)
 	{
 		int			nargs;
@@ -313,7 +312,43 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 		SPI_keepplan(plan);
 		queue->plans[stmt] = plan;
 	}
-	rc = SPI_execute_plan(queue->plans[stmt], values, nulls, false, count);
+	return queue->plans[stmt];
+}
+
+/*
+ * Run one of a queue's statements.  The statements that pick readable
+ * messages take the queue's scan floor as their last two parameters, which
+ * the caller does not pass: they are added here, after moving the floor up
+ * if it is time to (floor.c).  A read or pop of one message runs its own
+ * cheaper statement (MqStmtChoose).
+ */
+int
+MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
+{
+	SPIPlanPtr	plan;
+	int			floorarg = MqStmtFloorArg(stmt);
+	Datum		fvalues[MQ_MAX_ARGS];
+	char		fnulls[MQ_MAX_ARGS];
+	int			rc;
+
+	if (floorarg >= 0)
+	{
+		Assert(floorarg + 2 <= MQ_MAX_ARGS);
+		stmt = MqStmtChoose(stmt, values);
+		MqFloorAdvance(queue);
+		memcpy(fvalues, values, floorarg * sizeof(Datum));
+		if (nulls)
+			memcpy(fnulls, nulls, floorarg);
+		else
+			memset(fnulls, ' ', floorarg);
+		fvalues[floorarg] = TimestampTzGetDatum(queue->scan_floor);
+		fvalues[floorarg + 1] = Int64GetDatum(queue->scan_floor_id);
+		fnulls[floorarg] = fnulls[floorarg + 1] = ' ';
+		values = fvalues;
+		nulls = fnulls;
+	}
+	plan = MqPlan(queue, stmt);
+	rc = SPI_execute_plan(plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return rc;

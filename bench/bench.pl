@@ -1,0 +1,830 @@
+#!/usr/bin/perl
+#
+# bench.pl: every scenario of the benchmark, against mq, the plain-SQL
+# reference queue (ref.sql, scripts/ref_*.sql) and PgQ where the work is
+# comparable, on the server the environment points at (PGHOST, PGPORT,
+# PGDATABASE, PGUSER).  bench/run.sh starts that server and calls this; run
+# by hand it needs a database where CREATE EXTENSION mq (and pgq) works.
+#
+# Every figure is messages per second.  The systems take turns within each
+# round (the order alternates from round to round) and a figure is the
+# median of the rounds; a ratio is the median of the per-round ratios, so
+# that a noisy machine slows both sides of a ratio alike.
+#
+# Environment: MODE (short or full), PGBIN (directory of psql and pgbench),
+# BENCH_OUT (directory for the results; bench/results by default).
+#
+use strict;
+use warnings;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use POSIX qw(strftime);
+use Time::HiRes qw(time sleep);
+
+my $dir = dirname(abs_path($0));
+my $mode = $ENV{MODE} // 'short';
+my $bin = $ENV{PGBIN} ? "$ENV{PGBIN}/" : '';
+my $out = $ENV{BENCH_OUT} // "$dir/results";
+make_path($out);
+
+# What each mode runs.  secs: length of one measured run; rounds: runs of
+# each system per figure; syncs: the synchronous_commit settings of the
+# core scenarios (sends, consumption); other_syncs: those of the others
+# (dead rows, held snapshot, delayed messages, 16 consumers, backlog).
+my %modes = (
+	short => {
+		secs => 2, rounds => 2, syncs => ['on', 'off'], other_syncs => ['off'],
+	},
+	full => {
+		secs => 5, rounds => 3, syncs => ['on', 'off'], other_syncs => ['on', 'off'],
+	},
+);
+my $cfg = $modes{$mode} or die "MODE must be short or full, not \"$mode\"\n";
+my $secs = $ENV{BENCH_SECS} // $cfg->{secs};
+my $rounds = $ENV{BENCH_ROUNDS} // $cfg->{rounds};
+my $dead_rows = 500_000;
+my $delayed_rows = 100_000;
+my @backlogs = (1, 100_000, 1_000_000);
+
+my $t0 = time;
+my $body = '{"order_id": 1234, "customer": "c-42", "amount": 99.5}';
+my $bodies = '{' . join(',', map {
+	my $b = $body;
+	$b =~ s/1234/$_/;
+	$b =~ s/"/\\"/g;
+	"\"$b\""
+} 1 .. 100) . '}';
+
+# Each system has three queues ("slots"), so that a scenario can compare two
+# states of a queue within one round: mq queues bench, bench2 and bench3,
+# reference tables ref.q, ref2.q and ref3.q.  The scripts name them through
+# the variable :q (mq) and search_path (reference).
+sub queue_name { my ($slot) = @_; return 'bench' . ($slot > 1 ? $slot : ''); }
+sub ref_schema { my ($slot) = @_; return 'ref' . ($slot > 1 ? $slot : ''); }
+
+# the table holding a queue's messages (the harness reads and truncates it
+# directly, outside the measured runs)
+sub table_of
+{
+	my ($sys, $slot) = @_;
+	return $sys eq 'mq' ? 'mq.q_' . queue_name($slot) : ref_schema($slot) . '.q';
+}
+
+my @raw;		# every run: [scenario, sync, system, round, msgs/s]
+my %res;		# $res{scenario}{sync}{system} = [msgs/s per round]
+my %note;		# $note{scenario}{sync} = text
+my $have_pgq;
+
+sub say_progress
+{
+	printf STDERR "[%4ds] %s\n", time - $t0, join('', @_);
+}
+
+# Run a command; returns its exit status and its stdout and stderr together.
+sub capture
+{
+	my @cmd = @_;
+	my $pid = open(my $fh, '-|') // die "fork: $!";
+	if ($pid == 0)
+	{
+		open(STDERR, '>&', \*STDOUT) or die "dup: $!";
+		exec(@cmd) or die "exec $cmd[0]: $!";
+	}
+	local $/;
+	my $output = <$fh> // '';
+	close $fh;
+	return ($? >> 8, $output);
+}
+
+# Run SQL statements, each in its own transaction, in one session; returns
+# the output, unaligned and without headers.
+sub sql
+{
+	my @cmds = map { ('-c', $_) } @_;
+	local $ENV{PGOPTIONS} = '-c synchronous_commit=off -c client_min_messages=warning';
+	my ($rc, $output) = capture("${bin}psql", '-X', '-q', '-A', '-t',
+								'-v', 'ON_ERROR_STOP=1', @cmds);
+	die "psql failed: $output\n" if $rc != 0;
+	chomp $output;
+	return $output;
+}
+
+# ... with search_path set to a slot's reference schema
+sub sql_ref
+{
+	my ($slot, @cmds) = @_;
+	return sql('SET search_path = ' . ref_schema($slot) . ', public', @cmds);
+}
+
+# One pgbench run of scripts/<system>_<script>.sql against a slot.  Returns
+# a hash: ntx (scripts completed), secs (their time, without connecting),
+# tps; dry is set when a consumer found the queue empty.
+sub pgbench
+{
+	my (%o) = @_;
+	my $clients = $o{clients} // 2;
+	my $slot = $o{slot} // 1;
+	my @cmd = ("${bin}pgbench", '-n', '-M', 'prepared', '-c', $clients,
+			   '-j', $clients < 2 ? $clients : 2,
+			   '-f', "$dir/scripts/$o{sys}_$o{script}.sql",
+			   '-D', 'q=' . queue_name($slot),
+			   '-D', "body=$body", '-D', "bodies=$bodies");
+	push @cmd, $o{txns} ? ('-t', $o{txns}) : ('-T', $o{secs} // $secs);
+	local $ENV{PGOPTIONS} = "-c synchronous_commit=$o{sync}"
+		. ($o{sys} eq 'ref' ? ' -c search_path=' . ref_schema($slot) . ',public' : '');
+	my ($rc, $output) = capture(@cmd);
+	my %r;
+	$r{dry} = 1 if $output =~ /expected one row, got 0|malformed array literal/;
+	die "pgbench $o{sys}_$o{script} failed:\n$output\n" if $rc != 0 && !$r{dry};
+	($r{ntx}) = $output =~ /number of transactions actually processed: (\d+)/;
+	($r{tps}) = $output =~ /tps = ([\d.]+) \(without initial connection time\)/;
+	$r{dry} = 1 if !$r{tps};
+	$r{secs} = $r{tps} ? $r{ntx} / $r{tps} : 0;
+	return \%r;
+}
+
+sub median
+{
+	my @v = sort { $a <=> $b } grep { defined } @_;
+	return undef unless @v;
+	return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
+sub count_rows
+{
+	my ($sys, $slot, $where) = @_;
+	return sql('SELECT count(*) FROM ' . table_of($sys, $slot) . ($where ? " WHERE $where" : ''));
+}
+
+# Send n messages, through the queue's own statements.
+sub fill
+{
+	my ($sys, $slot, $n, $delay) = @_;
+	$delay //= '0';
+	# in pieces, so that no one transaction holds back vacuum for long
+	while ($n > 0)
+	{
+		my $k = $n < 200_000 ? $n : 200_000;
+		if ($sys eq 'mq')
+		{
+			sql("SELECT bench.fill_mq('" . queue_name($slot) . "', $k, '$delay')");
+		}
+		else
+		{
+			sql_ref($slot, "SELECT bench.fill_ref($k, '$delay')");
+		}
+		$n -= $k;
+	}
+}
+
+# Send and then consume n messages, which leaves dead rows behind.
+sub churn
+{
+	my ($sys, $slot, $n) = @_;
+	fill($sys, $slot, $n);
+	# the reads and acks in transactions of 10000, like a consumer
+	my @drains = ($sys eq 'mq'
+				  ? "SELECT bench.drain_mq('" . queue_name($slot) . "', 10000)"
+				  : 'SELECT bench.drain_ref(10000)') x int(($n + 9999) / 10000);
+	$sys eq 'mq' ? sql(@drains) : sql_ref($slot, @drains);
+}
+
+# Bring a queue to n ready messages (sending what is missing), then vacuum
+# it (unless told not to) and checkpoint, so that each run starts clean.
+sub prepare_queue
+{
+	my ($sys, $slot, $n, %o) = @_;
+	my $have = count_rows($sys, $slot, 'visible_at <= now()');
+	fill($sys, $slot, $n - $have) if $have < $n;
+	sql('VACUUM (ANALYZE) ' . table_of($sys, $slot)) unless $o{novacuum};
+	sql('CHECKPOINT');
+}
+
+sub reset_queue
+{
+	my ($sys, $slot) = @_;
+	if ($sys eq 'pgq')
+	{
+		sql("SELECT pgq.drop_queue('bench', true)")
+			if sql("SELECT count(*) FROM pgq.queue WHERE queue_name = 'bench'");
+		# a tick after every fill script's 100 events (scripts/pgq_fill100.sql)
+		sql("SELECT pgq.create_queue('bench')",
+			"SELECT pgq.set_queue_config('bench', 'ticker_max_count', '1')",
+			"SELECT pgq.register_consumer('bench', 'bench')");
+	}
+	else
+	{
+		sql('TRUNCATE ' . table_of($sys, $slot));
+	}
+}
+
+sub record
+{
+	my ($scen, $sync, $sys, $round, $rate) = @_;
+	push @{$res{$scen}{$sync}{$sys}}, $rate;
+	push @raw, [$scen, $sync, $sys, $round, $rate];
+	say_progress(sprintf("%-14s sync=%-3s %-3s round %d: %9.0f msg/s",
+						 $scen, $sync, $sys, $round, $rate // 0));
+}
+
+# The systems of a round, in an order that alternates between rounds.
+sub turns
+{
+	my ($round, @sys) = @_;
+	return $round % 2 ? reverse(@sys) : @sys;
+}
+
+# Messages to prefill for a consume run: twice what the last such run took.
+sub guess
+{
+	my ($scen, $sync, $sys) = @_;
+	my $last = $res{$scen}{$sync}{$sys} ? $res{$scen}{$sync}{$sys}[-1] : undef;
+	$last //= $res{consume1}{$sync}{$sys}[-1] if $scen ne 'consume100';
+	$last //= $scen eq 'consume100' ? 60_000 : 8_000;
+	my $n = int($last * $secs * 2) + 1000;
+	return $n < 20_000 ? 20_000 : $n;
+}
+
+# A consume run: the queue holds enough ready messages first; the rate
+# counts the messages that left the queue.  A run that empties the queue
+# is repeated with twice the messages.  With check, every script's ack is
+# checked: a failed ack (logged by the script in bench.dup) or a message
+# that left the queue unaccounted for is a duplicate delivery.
+sub consume_run
+{
+	my (%o) = @_;
+	my ($sys, $slot) = ($o{sys}, $o{slot} // 1);
+	my $n = $o{n};
+	for (my $try = 0;; $try++)
+	{
+		prepare_queue($sys, $slot, $n, %o) unless $o{noprepare};
+		$o{before_run}->() if $o{before_run};
+		my $before = count_rows($sys, $slot);
+		my $dups = sql('SELECT count(*) FROM bench.dup');
+		my $r = pgbench(%o);
+		$o{after_run}->() if $o{after_run};
+		my $gone = $before - count_rows($sys, $slot);
+		if ($r->{dry})
+		{
+			die "the queue ran dry twice in $o{script}\n" if $try >= 2 || $o{noprepare};
+			$n *= 2;
+			say_progress("$sys $o{script}: queue ran dry, again with $n messages");
+			next;
+		}
+		if ($o{check})
+		{
+			$o{check}->{dups} += sql('SELECT count(*) FROM bench.dup') - $dups;
+			$o{check}->{mismatch} += abs($gone - $r->{ntx});
+			$o{check}->{acked} += $gone;
+		}
+		return $gone / $r->{secs};
+	}
+}
+
+sub check_note
+{
+	my ($c) = @_;
+	return '' unless defined $c->{acked};
+	return sprintf("%d acked, %s", $c->{acked},
+				   ($c->{dups} || $c->{mismatch})
+				   ? "DUPLICATES: $c->{dups} failed acks, $c->{mismatch} unaccounted"
+				   : 'no duplicates');
+}
+
+# Sends: each run starts from an empty queue.
+sub scen_send
+{
+	my ($scen, $per, $sync) = @_;
+	my @sys = ('mq', 'ref', $have_pgq ? 'pgq' : ());
+	for my $round (1 .. $rounds)
+	{
+		for my $sys (turns($round, @sys))
+		{
+			reset_queue($sys, 1);
+			sql('CHECKPOINT');
+			my $r = pgbench(sys => $sys, script => $scen, sync => $sync);
+			die "pgbench ${sys}_$scen stopped early\n" if $r->{dry};
+			record($scen, $sync, $sys, $round, $r->{tps} * $per);
+		}
+	}
+	reset_queue($_, 1) for @sys;
+}
+
+# PgQ batch consumption: one consumer (PgQ hands a consumer's batches out
+# one at a time), k batches of 100 events prepared beforehand.
+sub pgq_consume_run
+{
+	my ($sync) = @_;
+	my $last = $res{consume100}{$sync}{pgq} ? $res{consume100}{$sync}{pgq}[-1] : 40_000;
+	my $k = int($last * $secs / 100) + 50;
+	reset_queue('pgq');
+	my ($rc, $output) = capture("${bin}pgbench", '-n', '-M', 'prepared', '-c', 1,
+								'-t', $k, '-f', "$dir/scripts/pgq_fill100.sql",
+								'-D', "bodies=$bodies");
+	die "pgq fill failed: $output\n" if $rc != 0;
+	my $ticks = sql("SELECT count(*) FROM pgq.tick t JOIN pgq.queue q ON q.queue_id = t.tick_queue"
+					. " WHERE q.queue_name = 'bench'");
+	die "pgq fill made $ticks ticks for $k batches\n" if $ticks < $k + 1;
+	sql('CHECKPOINT');
+	my $r = pgbench(sys => 'pgq', script => 'consume100', sync => $sync,
+					clients => 1, txns => $k);
+	die "pgq consume failed\n" if $r->{dry};
+	my $left = sql("SELECT coalesce(pending_events, 0) FROM pgq.get_consumer_info('bench', 'bench')");
+	die "pgq consumer left $left events\n" if $left > 0;
+	return $r->{tps} * 100;
+}
+
+# Consumption in batches of 100.
+sub scen_consume100
+{
+	my ($sync) = @_;
+	my @sys = ('mq', 'ref', $have_pgq ? 'pgq' : ());
+	for my $round (1 .. $rounds)
+	{
+		for my $sys (turns($round, @sys))
+		{
+			my $rate = $sys eq 'pgq'
+				? pgq_consume_run($sync)
+				: consume_run(sys => $sys, script => 'consume100', sync => $sync,
+							  n => guess('consume100', $sync, $sys));
+			record('consume100', $sync, $sys, $round, $rate);
+		}
+	}
+}
+
+# A snapshot held open by another session for a whole run: a REPEATABLE
+# READ transaction that has run a SELECT and stays idle.
+my $holder;
+sub hold_snapshot
+{
+	local $ENV{PGAPPNAME} = 'mq_bench_snapshot';
+	open($holder, '|-', "${bin}psql", '-X', '-q', '-o', '/dev/null') or die "psql: $!";
+	$holder->autoflush(1);
+	print $holder "BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT count(*) FROM bench.dup;\n";
+	for (my $i = 0;; $i++)
+	{
+		last if sql("SELECT count(*) FROM pg_stat_activity"
+					. " WHERE application_name = 'mq_bench_snapshot'"
+					. " AND state = 'idle in transaction' AND backend_xmin IS NOT NULL");
+		die "the snapshot holder did not start\n" if $i > 100;
+		sleep 0.1;
+	}
+}
+
+sub release_snapshot
+{
+	print $holder "COMMIT;\n";
+	close $holder;
+}
+
+# Read 1, then ack, with 2 clients, on a clean queue; and, when the sync
+# setting is one of other_syncs, in the same rounds the states it is
+# compared with: 500k dead rows at the head without vacuum (slot 2),
+# a snapshot held open (slot 1), 100k delayed messages ahead (slot 3), and
+# 16 consumers (slot 1).  Every mq run checks every ack.
+sub scen_consume1
+{
+	my ($sync) = @_;
+	my $others = grep { $_ eq $sync } @{$cfg->{other_syncs}};
+	my %check;
+	my %check16;
+	for my $round (1 .. $rounds)
+	{
+		my @order = turns($round, 'mq', 'ref');
+		for my $sys (@order)
+		{
+			record('consume1', $sync, $sys, $round,
+				   consume_run(sys => $sys, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys),
+							   $sys eq 'mq' ? (check => \%check) : ()));
+		}
+		next unless $others;
+		for my $sys (@order)
+		{
+			record('dead', $sync, $sys, $round,
+				   consume_run(sys => $sys, slot => 2, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys), novacuum => 1));
+		}
+		for my $sys (@order)
+		{
+			record('snapshot', $sync, $sys, $round,
+				   consume_run(sys => $sys, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys),
+							   before_run => \&hold_snapshot,
+							   after_run => \&release_snapshot));
+		}
+		for my $sys (@order)
+		{
+			record('delayed', $sync, $sys, $round,
+				   consume_run(sys => $sys, slot => 3, script => 'consume1', sync => $sync,
+							   n => guess('consume1', $sync, $sys)));
+		}
+		for my $sys (@order)
+		{
+			record('c16', $sync, $sys, $round,
+				   consume_run(sys => $sys, script => 'consume1', sync => $sync,
+							   n => guess('c16', $sync, $sys), clients => 16,
+							   $sys eq 'mq' ? (check => \%check16) : ()));
+		}
+	}
+	$note{consume1}{$sync} = check_note(\%check);
+	$note{c16}{$sync} = check_note(\%check16);
+}
+
+# The queues the consume1 rounds compare with: slot 2 with dead rows at
+# its head and autovacuum off, slot 3 with delayed messages.
+sub setup_states
+{
+	for my $sys ('mq', 'ref')
+	{
+		reset_queue($sys, 2);
+		sql('ALTER TABLE ' . table_of($sys, 2) . ' SET (autovacuum_enabled = off)');
+		say_progress("dead rows: $sys sends and consumes $dead_rows messages");
+		churn($sys, 2, $dead_rows);
+		reset_queue($sys, 3);
+		fill($sys, 3, $delayed_rows, '1 hour');
+	}
+}
+
+sub reset_states
+{
+	for my $sys ('mq', 'ref')
+	{
+		sql('ALTER TABLE ' . table_of($sys, 2) . ' RESET (autovacuum_enabled)');
+		reset_queue($sys, $_) for 1 .. 3;
+	}
+}
+
+# A steady state at fixed backlogs (slots 1 to 3): one client sends a
+# message, reads the oldest and acks it, so that each queue stays at its
+# size; the rate is per message.  One client, so that the figure is the
+# cost of a message and not the contention of clients over the last one.
+sub scen_backlog
+{
+	my @sys = ('mq', 'ref');
+	for my $i (0 .. $#backlogs)
+	{
+		for my $sys (@sys)
+		{
+			reset_queue($sys, $i + 1);
+			fill($sys, $i + 1, $backlogs[$i]);
+		}
+	}
+	for my $sync (@{$cfg->{other_syncs}})
+	{
+		for my $round (1 .. $rounds)
+		{
+			for my $i (0 .. $#backlogs)
+			{
+				for my $sys (turns($round, @sys))
+				{
+					sql('VACUUM (ANALYZE) ' . table_of($sys, $i + 1), 'CHECKPOINT');
+					my $r = pgbench(sys => $sys, slot => $i + 1, script => 'cycle',
+									sync => $sync, clients => 1);
+					die "${sys}_cycle stopped early\n" if $r->{dry};
+					record("backlog$backlogs[$i]", $sync, $sys, $round, $r->{tps});
+				}
+			}
+		}
+	}
+	for my $sys (@sys)
+	{
+		reset_queue($sys, $_) for 1 .. 3;
+	}
+}
+
+# Send-commit to waiting-reader latency, measured by bench/latency when that
+# program exists (or bench/latency.c, which is compiled).  It gets the
+# server from the environment (PGHOST, PGPORT, PGDATABASE, PGUSER; the
+# setting of synchronous_commit in PGOPTIONS), the length of a run in
+# BENCH_SECS and an empty queue in BENCH_QUEUE, and prints lines such as
+# "p50 0.41 ms" and "p99 1.9 ms".
+sub scen_latency
+{
+	my $prog = "$dir/latency";
+	if (!-x $prog && -f "$dir/latency.c")
+	{
+		my $pgc = $ENV{PG_CONFIG} // "${bin}pg_config";
+		my $inc = (capture($pgc, '--includedir'))[1];
+		my $lib = (capture($pgc, '--libdir'))[1];
+		chomp($inc, $lib);
+		$inc = '/usr/include/postgresql' unless -f "$inc/libpq-fe.h";
+		$prog = "$out/latency";
+		my ($rc, $output) = capture('cc', '-O2', "-I$inc", "$dir/latency.c",
+									"-L$lib", '-lpq', '-o', $prog);
+		if ($rc != 0)
+		{
+			$note{latency}{$_} = 'bench/latency.c did not compile' for @{$cfg->{syncs}};
+			say_progress("latency: bench/latency.c did not compile:\n$output");
+			return;
+		}
+	}
+	return unless -x $prog;
+	for my $sync (@{$cfg->{syncs}})
+	{
+		reset_queue('mq', 1);
+		local $ENV{PGOPTIONS} = "-c synchronous_commit=$sync";
+		local $ENV{BENCH_SECS} = $secs;
+		local $ENV{BENCH_QUEUE} = queue_name(1);
+		my ($rc, $output) = capture($prog);
+		my ($p50) = $output =~ /p50\D*?([\d.]+)/;
+		my ($p99) = $output =~ /p99\D*?([\d.]+)/;
+		if ($rc != 0 || !defined $p99)
+		{
+			$note{latency}{$sync} = 'bench/latency failed';
+			say_progress("latency: bench/latency failed:\n$output");
+			next;
+		}
+		$res{latency}{$sync} = {p50 => $p50, p99 => $p99};
+		say_progress("latency        sync=$sync p50 $p50 ms, p99 $p99 ms");
+	}
+	reset_queue('mq', 1);
+}
+
+sub setup
+{
+	my $pgq = sql("SELECT count(*) FROM pg_available_extensions WHERE name = 'pgq'");
+	sql('DROP EXTENSION IF EXISTS mq CASCADE', 'DROP SCHEMA IF EXISTS bench CASCADE',
+		'DROP EXTENSION IF EXISTS pgq CASCADE',
+		(map { 'DROP SCHEMA IF EXISTS ' . ref_schema($_) . ' CASCADE' } 1 .. 3),
+		'CREATE EXTENSION mq',
+		(map { "SELECT mq_create('" . queue_name($_) . "')" } 1 .. 3));
+	for my $slot (1 .. 3)
+	{
+		my $schema = ref_schema($slot);
+		local $ENV{PGOPTIONS} = "-c search_path=$schema";
+		sql("CREATE SCHEMA $schema");
+		my ($rc, $output) = capture("${bin}psql", '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+									'-f', "$dir/ref.sql");
+		die "ref.sql failed: $output\n" if $rc != 0;
+	}
+	my ($rc, $output) = capture("${bin}psql", '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+								'-f', "$dir/setup.sql");
+	die "setup.sql failed: $output\n" if $rc != 0;
+	if ($pgq)
+	{
+		sql('CREATE EXTENSION pgq');
+		reset_queue('pgq');
+		$have_pgq = 1;
+	}
+	else
+	{
+		say_progress('PgQ is not installed (postgresql-15-pgq3): its columns stay empty');
+	}
+}
+
+# ---- the table --------------------------------------------------------
+
+sub fmt_rate
+{
+	my ($v) = @_;
+	return '' unless defined $v;
+	return sprintf('%.0f', $v);
+}
+
+sub fmt_ratio
+{
+	my ($v) = @_;
+	return defined $v ? sprintf('%.2f', $v) : '';
+}
+
+# the median of the per-round ratios a/b
+sub ratio
+{
+	my ($a, $b) = @_;
+	return undef unless $a && $b;
+	my @r;
+	for my $i (0 .. ($#$a < $#$b ? $#$a : $#$b))
+	{
+		push @r, $a->[$i] / $b->[$i] if $a->[$i] && $b->[$i];
+	}
+	return median(@r);
+}
+
+my @rows;
+
+sub row
+{
+	my (%r) = @_;
+	push @rows, \%r;
+}
+
+sub build_table
+{
+	my %label = (
+		send1 => 'single send per transaction',
+		send100 => 'batch send, 100 per call',
+		consume1 => 'consume: read 1, then ack, 2 clients',
+		consume100 => 'consume in batches of 100, 2 clients (PgQ: 1)',
+		dead => sprintf('consume, %dk dead rows at the head, no vacuum', $dead_rows / 1000),
+		snapshot => 'consume while a snapshot is held open',
+		delayed => sprintf('%dk delayed messages ahead of ready ones', $delayed_rows / 1000),
+		c16 => '16 consumers on 1 queue',
+	);
+	for my $sync (@{$cfg->{syncs}})
+	{
+		for my $s (qw(send1 send100 consume1 consume100))
+		{
+			my $x = $res{$s}{$sync} or next;
+			my $r = ratio($x->{mq}, $x->{ref});
+			row(scenario => $label{$s}, sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
+				mqref => $r,
+				pgq => $x->{pgq} ? median(@{$x->{pgq}}) : undef,
+				mqpgq => ratio($x->{mq}, $x->{pgq}),
+				target => 'mq/ref >= 1.0', measured => $r, met => defined $r && $r >= 1.0,
+				note => $note{$s}{$sync});
+		}
+	}
+	for my $sync (@{$cfg->{other_syncs}})
+	{
+		my $clean = $res{consume1}{$sync};
+		for my $s (qw(dead snapshot delayed))
+		{
+			my $x = $res{$s}{$sync} or next;
+			my $min = {dead => 0.7, snapshot => 0.5, delayed => 0.8}->{$s};
+			my $m = ratio($x->{mq}, $clean->{mq});
+			row(scenario => $label{$s}, sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
+				mqref => ratio($x->{mq}, $x->{ref}),
+				target => "mq/clean >= $min", measured => $m, met => ($m // 0) >= $min,
+				note => 'ref/clean ' . fmt_ratio(ratio($x->{ref}, $clean->{ref})));
+		}
+		if (my $x = $res{c16}{$sync})
+		{
+			my $m = ratio($x->{mq}, $clean->{mq});
+			my $ok = ($note{c16}{$sync} // '') =~ /no duplicates/;
+			row(scenario => $label{c16}, sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
+				mqref => ratio($x->{mq}, $x->{ref}),
+				target => 'no duplicates; mq/2 clients >= 1.0', measured => $m,
+				met => $ok && ($m // 0) >= 1.0, note => $note{c16}{$sync});
+		}
+		my $base = $res{"backlog$backlogs[0]"}{$sync};
+		for my $n (@backlogs)
+		{
+			my $x = $res{"backlog$n"}{$sync} or next;
+			my $m = ratio($x->{mq}, $base->{mq});
+			row(scenario => "backlog $n: send, read, ack, 1 client", sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}),
+				mqref => ratio($x->{mq}, $x->{ref}),
+				target => "mq/backlog $backlogs[0] in 0.8-1.2", measured => $m,
+				met => defined $m && $m >= 0.8 && $m <= 1.2,
+				note => "ref/backlog $backlogs[0] " . fmt_ratio(ratio($x->{ref}, $base->{ref})));
+		}
+	}
+	for my $sync (@{$cfg->{syncs}})
+	{
+		my $l = $res{latency}{$sync};
+		row(scenario => 'send-commit -> waiting reader returns', sync => $sync,
+			target => 'p50 < 1 ms, p99 < 5 ms',
+			measured => $l ? "p50 $l->{p50} ms, p99 $l->{p99} ms" : undef,
+			met => $l ? ($l->{p50} < 1 && $l->{p99} < 5) : undef,
+			note => $l ? '' : ($note{latency}{$sync} // 'not measured: no bench/latency'));
+	}
+}
+
+sub table_text
+{
+	my @head = ('scenario', 'sync', 'mq msg/s', 'ref msg/s', 'mq/ref', 'PgQ msg/s',
+				'mq/PgQ', 'target', 'measured', 'met', 'notes');
+	my @lines = ('| ' . join(' | ', @head) . ' |',
+				 '|' . join('|', map { /msg|mq\/|met/ ? '---:' : '---' } @head) . '|');
+	for my $r (@rows)
+	{
+		my $measured = $r->{measured};
+		$measured = fmt_ratio($measured) if defined $measured && $measured =~ /^[\d.]+$/;
+		push @lines, '| ' . join(' | ',
+			$r->{scenario}, $r->{sync}, fmt_rate($r->{mq}), fmt_rate($r->{ref}),
+			fmt_ratio($r->{mqref}), fmt_rate($r->{pgq}), fmt_ratio($r->{mqpgq}),
+			$r->{target}, $measured // 'n/a',
+			!defined $r->{met} ? '' : $r->{met} ? 'yes' : 'NO',
+			$r->{note} // '') . ' |';
+	}
+	return join("\n", @lines) . "\n";
+}
+
+sub write_results
+{
+	my $server = sql('SHOW server_version');
+	my $cpuinfo = `cat /proc/cpuinfo`;
+	my ($cpu) = $cpuinfo =~ /^model name\s*:\s*(.*)$/m;
+	my $ncpu = () = $cpuinfo =~ /^processor/mg;
+	$cpu //= 'unknown CPU';
+	my $header = sprintf("mq benchmark, mode %s: %d s a run, median of %d rounds;"
+						 . " PostgreSQL %s; %d x %s; %s\n",
+						 $mode, $secs, $rounds, $server, $ncpu, $cpu,
+						 strftime('%Y-%m-%d %H:%M UTC', gmtime));
+	my $text = $header . "\n" . table_text();
+	open(my $fh, '>', "$out/table.md") or die "$out/table.md: $!";
+	print $fh $text;
+	close $fh;
+
+	open($fh, '>', "$out/raw.csv") or die "$out/raw.csv: $!";
+	print $fh "scenario,sync,system,round,msgs_per_s\n";
+	printf $fh "%s,%s,%s,%d,%.1f\n", @$_ for @raw;
+	close $fh;
+
+	# chart data: throughput against backlog and against dead rows
+	my @syncs = @{$cfg->{other_syncs}};
+	my @cols = map { my $s = $_; map { "${_}_$s" } qw(mq ref) } @syncs;
+	open($fh, '>', "$out/backlog.dat") or die;
+	print $fh "# backlog @cols\n";
+	for my $n (@backlogs)
+	{
+		print $fh join(' ', $n, map {
+			my ($sys, $s) = split /_/;
+			my $v = $res{"backlog$n"}{$s}{$sys};
+			$v ? sprintf('%.0f', median(@$v)) : 'NaN'
+		} @cols), "\n";
+	}
+	close $fh;
+	open($fh, '>', "$out/dead.dat") or die;
+	print $fh "# dead_rows @cols\n";
+	for my $n (0, $dead_rows)
+	{
+		print $fh join(' ', $n, map {
+			my ($sys, $s) = split /_/;
+			my $v = $res{$n ? 'dead' : 'consume1'}{$s}{$sys};
+			$v ? sprintf('%.0f', median(@$v)) : 'NaN'
+		} @cols), "\n";
+	}
+	close $fh;
+	chart(@syncs);
+	return $text;
+}
+
+sub chart
+{
+	my @syncs = @_;
+	my ($rc) = capture('sh', '-c', 'command -v gnuplot');
+	if ($rc != 0)
+	{
+		say_progress('gnuplot is not installed: no chart');
+		return;
+	}
+	my $plots = sub {
+		my ($file) = @_;
+		my @p;
+		my $col = 2;
+		for my $s (@syncs)
+		{
+			push @p, "'$out/$file' using 1:$col with linespoints lw 2 pt 7 lc rgb '#1f77b4'"
+				. ($s eq 'on' ? ' dt 2' : '') . " title 'mq, sync $s'";
+			push @p, "'$out/$file' using 1:" . ($col + 1)
+				. " with linespoints lw 2 pt 5 lc rgb '#d62728'"
+				. ($s eq 'on' ? ' dt 2' : '') . " title 'reference, sync $s'";
+			$col += 2;
+		}
+		return join(', ', @p);
+	};
+	open(my $gp, '>', "$out/chart.gp") or die;
+	print $gp <<"GP";
+set terminal pngcairo size 1200,500 font 'DejaVu Sans,10' noenhanced
+set output '$out/chart.png'
+set multiplot layout 1,2 title 'mq vs plain-SQL SKIP LOCKED reference (messages/s, higher is better)'
+set grid
+set key bottom left
+set yrange [0:*]
+set logscale x
+set xrange [0.5:3e6]
+set xtics ('1' 1, '10' 10, '100' 100, '1k' 1e3, '10k' 1e4, '100k' 1e5, '1M' 1e6)
+set xlabel 'waiting messages (backlog)'
+set ylabel 'messages/s: send + read + ack, 1 client'
+set title 'throughput against backlog'
+plot @{[ $plots->('backlog.dat') ]}
+unset logscale x
+set xtics auto
+set format x '%.0s%c'
+set xrange [-50000:550000]
+set xlabel 'dead rows at the head of the queue (no vacuum)'
+set ylabel 'messages/s: read 1 + ack, 2 clients'
+set title 'throughput against dead rows'
+plot @{[ $plots->('dead.dat') ]}
+unset multiplot
+GP
+	close $gp;
+	my ($grc, $output) = capture('gnuplot', "$out/chart.gp");
+	say_progress("gnuplot failed: $output") if $grc != 0;
+}
+
+# ---- main -------------------------------------------------------------
+
+say_progress("mode $mode: runs of $secs s, $rounds rounds");
+setup();
+setup_states();
+for my $sync (@{$cfg->{syncs}})
+{
+	scen_send('send1', 1, $sync);
+	scen_send('send100', 100, $sync);
+	scen_consume1($sync);
+	scen_consume100($sync);
+}
+reset_states();
+scen_backlog();
+scen_latency();
+build_table();
+my $text = write_results();
+say_progress("done; results in $out");
+print "\n$text";

@@ -1,0 +1,2 @@
+-- single send per transaction
+SELECT pgq.insert_event('bench', 'ev', :body);
