@@ -91,11 +91,9 @@ Datum
 mq_ack_ids(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MqCall		call;
 	MqQueue    *queue;
 	Datum		values[2];
-	uint64		row;
 
 	MqArgNotNull(fcinfo, 1, "msg_ids");
 	values[0] = PG_GETARG_DATUM(1);
@@ -107,14 +105,7 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 			  values, NULL, 0);
 	if (SPI_processed > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
-	for (row = 0; row < SPI_processed; row++)
-	{
-		bool		isnull;
-		Datum		id = SPI_getbinval(SPI_tuptable->vals[row],
-									   SPI_tuptable->tupdesc, 1, &isnull);
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
-	}
+	MqReturnRows(fcinfo);
 	MqEnd(&call);
 	return (Datum) 0;
 }

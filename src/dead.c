@@ -27,17 +27,14 @@ mq_dead(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	int32		qty = MqArgQty(fcinfo, 1);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MqCall		call;
 	MqQueue    *queue;
 	Datum		arg = Int32GetDatum(qty);
-	uint64		row;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	MqExecute(queue, MQ_STMT_DEAD, &arg, NULL, 0);
-	for (row = 0; row < SPI_processed; row++)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
+	MqReturnRows(fcinfo);
 	MqEnd(&call);
 	return (Datum) 0;
 }

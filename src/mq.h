@@ -142,6 +142,7 @@ extern void MqEnd(MqCall *call);
 extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
 extern SPIPlanPtr MqPlan(MqQueue *queue, MqStmt stmt);
+extern void MqReturnRows(FunctionCallInfo fcinfo);
 
 /* acl.c */
 extern const char *MqPrivilegeName(MqPrivilege priv);

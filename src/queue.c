@@ -354,6 +354,21 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	return rc;
 }
 
+/*
+ * Add the rows of the last statement to the result set of a set-returning
+ * function (set up by InitMaterializedSRF): the statements are written to
+ * return rows shaped like the function's result.
+ */
+void
+MqReturnRows(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	uint64		row;
+
+	for (row = 0; row < SPI_processed; row++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
+}
+
 static void
 mq_check_backoff(int64 base, int64 max)
 {

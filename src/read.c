@@ -32,17 +32,6 @@
 PG_FUNCTION_INFO_V1(mq_read);
 PG_FUNCTION_INFO_V1(mq_pop);
 
-/* Copy the rows SPI returned (shaped like mq_message) into the result set. */
-static void
-mq_return_messages(FunctionCallInfo fcinfo)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	uint64		row;
-
-	for (row = 0; row < SPI_processed; row++)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
-}
-
 /*
  * The wait argument in microseconds: at most mq.max_wait, and only where a
  * new snapshot can see what others commit during the wait.
@@ -184,7 +173,7 @@ mq_read(PG_FUNCTION_ARGS)
 		MemoryContextDelete(loopcxt);
 	}
 	if (found)
-		mq_return_messages(fcinfo);
+		MqReturnRows(fcinfo);
 
 	MqEnd(&call);
 	return (Datum) 0;
@@ -209,7 +198,7 @@ mq_pop(PG_FUNCTION_ARGS)
 			  values, NULL, 0);
 	if (SPI_processed > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
-	mq_return_messages(fcinfo);
+	MqReturnRows(fcinfo);
 
 	MqEnd(&call);
 	return (Datum) 0;

@@ -86,7 +86,6 @@ Datum
 mq_send_batch(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MqCall		call;
 	MqQueue    *queue;
 	ArrayType  *bodies;
@@ -96,7 +95,6 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	int			i;
 	Datum		values[4];
 	char		nulls[4];
-	uint64		row;
 
 	MqArgNotNull(fcinfo, 1, "bodies");
 	bodies = PG_GETARG_ARRAYTYPE_P(1);
@@ -125,14 +123,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	{
 		MqExecute(queue, MQ_STMT_SEND_BATCH, values, nulls, 0);
 		mq_sent(queue);
-		for (row = 0; row < SPI_processed; row++)
-		{
-			bool		isnull;
-			Datum		id = SPI_getbinval(SPI_tuptable->vals[row],
-										   SPI_tuptable->tupdesc, 1, &isnull);
-
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
-		}
+		MqReturnRows(fcinfo);
 	}
 	MqEnd(&call);
 	return (Datum) 0;

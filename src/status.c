@@ -25,7 +25,6 @@ Datum
 mq_status(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MqCall		call;
 	MqQueue    *queue;
 	Datum		values[3];
@@ -38,8 +37,7 @@ mq_status(PG_FUNCTION_ARGS)
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	values[2] = Int32GetDatum(queue->max_attempts);
 	MqExecute(queue, MQ_STMT_STATUS, values, NULL, 1);
-	if (SPI_processed > 0)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+	MqReturnRows(fcinfo);
 	MqEnd(&call);
 	return (Datum) 0;
 }
