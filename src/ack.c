@@ -179,7 +179,7 @@ mq_extend(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	char		nulls[3];
 	int64		vt;
-	Datum		result = (Datum) 0;
+	TimestampTz lease_end = 0;
 	bool		isnull = true;
 
 	mq_fence_args(fcinfo, 1, 3, values, nulls);
@@ -190,10 +190,13 @@ mq_extend(PG_FUNCTION_ARGS)
 
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	MqExecute(queue, MQ_STMT_EXTEND, values, nulls, 0);
+	/* the value, not a pointer into SPI's memory, outlives MqEnd */
 	if (SPI_processed > 0)
-		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		lease_end = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc,
+													  1, &isnull));
 	MqEnd(&call);
 	if (isnull)
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_TIMESTAMPTZ(lease_end);
 }

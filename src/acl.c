@@ -88,12 +88,12 @@ MqLoadGrants(MqQueue *queue, MemoryContext cxt)
 		SPI_keepplan(plan);
 		load_grants_plan = plan;
 	}
-	if (SPI_execute_plan(load_grants_plan, &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (MqExecuteLatest(load_grants_plan, &arg, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the grants of queue \"%s\"", queue->name);
 
+	queue->grants = SPI_processed == 0 ? NULL :
+		MemoryContextAlloc(cxt, sizeof(MqGrant) * SPI_processed);
 	queue->ngrants = (int) SPI_processed;
-	queue->grants = queue->ngrants == 0 ? NULL :
-		MemoryContextAlloc(cxt, sizeof(MqGrant) * queue->ngrants);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -105,6 +105,18 @@ MqLoadGrants(MqQueue *queue, MemoryContext cxt)
 		queue->grants[i].privilege = strcmp(priv, "send") == 0 ? MQ_PRIV_SEND :
 			strcmp(priv, "read") == 0 ? MQ_PRIV_READ : MQ_PRIV_MANAGE;
 	}
+}
+
+/* Raise 42501 unless the caller holds priv on queue. */
+void
+MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
+{
+	if (!MqHasPrivilege(call, queue, priv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for queue \"%s\"", queue->name),
+				 errdetail("The %s privilege is required.", MqPrivilegeName(priv)),
+				 errhint("The owner of the queue can grant it with mq_grant().")));
 }
 
 /* Does the caller hold priv on queue? */

@@ -110,6 +110,14 @@ mq_writers_bound(Oid relid, TimestampTz bound)
 			return DT_NOBEGIN;
 		if (be->st_state == STATE_RUNNING || be->st_state == STATE_FASTPATH)
 			bound = Min(bound, be->st_activity_start_timestamp);
+		else if (be->st_state == STATE_UNDEFINED && be->st_xact_start_timestamp != 0)
+		{
+			/*
+			 * A background worker that reports no activity may be inside
+			 * an mq function all the same: bound by its transaction.
+			 */
+			bound = Min(bound, be->st_xact_start_timestamp);
+		}
 	}
 
 	/* (3): ShareLock conflicts with RowExclusiveLock and every stronger mode */
@@ -195,6 +203,8 @@ MqFloorAdvance(MqQueue *queue)
 		least = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
 		least_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 	}
+	/* a waiting read advances the floor many times before SPI_finish */
+	SPI_freetuptable(SPI_tuptable);
 
 	/* the lesser of the keys (bound, least msg_id) and (least, least_id) */
 	if (least < bound)

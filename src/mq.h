@@ -143,6 +143,8 @@ extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
 extern SPIPlanPtr MqPlan(MqQueue *queue, MqStmt stmt);
 extern void MqReturnRows(FunctionCallInfo fcinfo);
+extern int	MqExecuteLatest(SPIPlanPtr plan, Datum *args, long count);
+extern void MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
 
 /* acl.c */
 extern const char *MqPrivilegeName(MqPrivilege priv);

@@ -45,6 +45,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "mq.h"
@@ -142,6 +143,27 @@ MqNamespace(Oid *owner)
 	return nspid;
 }
 
+/*
+ * Run a cache-loading query with the latest snapshot rather than the
+ * caller's.  The cache is reloaded once, at the invalidation that a change
+ * of the catalog sends when it commits; a caller whose snapshot is older
+ * than that commit (a waiting read, a REPEATABLE READ transaction) would
+ * otherwise read the catalog as it was and keep that for good.  The latest
+ * snapshot also sees this transaction's own earlier changes (mq_create
+ * then mq_send in one transaction).
+ */
+int
+MqExecuteLatest(SPIPlanPtr plan, Datum *args, long count)
+{
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	int			rc;
+
+	rc = SPI_execute_snapshot(plan, args, NULL, snapshot, InvalidSnapshot,
+							  true, false, count);
+	UnregisterSnapshot(snapshot);
+	return rc;
+}
+
 /* Read a queue's options from mq.queue into entry; false if no row. */
 static bool
 mq_load_queue(MqQueue *entry)
@@ -167,7 +189,7 @@ mq_load_queue(MqQueue *entry)
 		SPI_keepplan(plan);
 		load_plan = plan;
 	}
-	if (SPI_execute_plan(load_plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+	if (MqExecuteLatest(load_plan, &arg, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the catalog of queues");
 	if (SPI_processed == 0)
 		return false;
@@ -215,12 +237,8 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 	if (name == NULL)
 		return NULL;
 	call->queue = MqLookup(call, name, missing_ok);
-	if (call->queue != NULL && !MqHasPrivilege(call, call->queue, priv))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for queue \"%s\"", name),
-				 errdetail("The %s privilege is required.", MqPrivilegeName(priv)),
-				 errhint("The owner of the queue can grant it with mq_grant().")));
+	if (call->queue != NULL)
+		MqCheckPrivilege(call, call->queue, priv);
 	return call->queue;
 }
 
@@ -262,12 +280,16 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 		}
 		if (!entry->valid || entry->relid != relid)
 		{
+			/* invalid until both loads succeed: an error may stop them */
+			entry->valid = false;
 			mq_free_plans(entry);
 			MqFloorReset(entry);
 			entry->relid = relid;
-			entry->valid = mq_load_queue(entry);
-			if (entry->valid)
+			if (mq_load_queue(entry))
+			{
 				MqLoadGrants(entry, queue_cache_cxt);
+				entry->valid = true;
+			}
 			else
 				entry = NULL;
 		}

@@ -167,6 +167,8 @@ mq_read(PG_FUNCTION_ARGS)
 			oldcxt = MemoryContextSwitchTo(loopcxt);
 			AcceptInvalidationMessages();
 			queue = MqLookup(&call, name, false);
+			/* a grant revoked meanwhile ends the wait */
+			MqCheckPrivilege(&call, queue, MQ_PRIV_READ);
 			MemoryContextSwitchTo(oldcxt);
 		}
 		MqWaitEnd();
