@@ -62,20 +62,6 @@ my $load = MqLoad->new(
 	lease_consumers => 2);
 $load->start;
 
-# Wait until the clients have committed more work (since a given time).
-sub wait_for_progress
-{
-	my ($since, $sends, $acks) = @_;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (time < $deadline)
-	{
-		my ($s, $a) = $load->progress($since);
-		return 1 if $s >= $sends && $a >= $acks;
-		sleep 0.2;
-	}
-	return 0;
-}
-
 # Does the server log show regexp (after offset) within some seconds?
 sub log_shows
 {
@@ -171,7 +157,7 @@ my $since = 0;
 my @recovery;
 for my $how (@crashes)
 {
-	ok(wait_for_progress($since, 150, 60),
+	ok($load->wait_for_progress($since, 150, 60),
 		"load commits sends and acks before crash ($how)");
 	push @recovery, sprintf('%s %.1fs', $how, crash($how));
 	$since = time;
@@ -186,7 +172,7 @@ for my $how (@crashes)
 			'1', 'the unlogged queue works after the crash; its ids start again');
 	}
 }
-ok(wait_for_progress($since, 150, 60),
+ok($load->wait_for_progress($since, 150, 60),
 	'load resumes after the last crash');
 diag(sprintf('%d crashes in %.0fs of load; back after: %s',
 	scalar @crashes, time - $t0, join(', ', @recovery)));

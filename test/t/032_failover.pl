@@ -102,20 +102,7 @@ my $load = MqLoad->new(
 	lease_consumers => 1);
 $load->start;
 
-sub wait_for_progress
-{
-	my ($since, $sends, $acks) = @_;
-	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-	while (time < $deadline)
-	{
-		my ($s, $a) = $load->progress($since);
-		return 1 if $s >= $sends && $a >= $acks;
-		sleep 0.2;
-	}
-	return 0;
-}
-
-ok(wait_for_progress(0, 300, 150), 'load runs on the primary');
+ok($load->wait_for_progress(0, 300, 150), 'load runs on the primary');
 is($standby->safe_psql('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'mq %'}),
 	'0', 'no mq process runs on the standby under load');
@@ -132,7 +119,7 @@ ok($standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
 	'the standby is promoted');
 my $switch = time - $t;
 my $since = time;
-ok(wait_for_progress($since, 200, 100), 'load carries on on the new primary');
+ok($load->wait_for_progress($since, 200, 100), 'load carries on on the new primary');
 
 $load->stop_producers;
 ok( $standby->poll_query_until(

@@ -405,6 +405,22 @@ sub _records
 
 # Progress so far: committed sends and committed acks, optionally only those
 # recorded after a given time.
+# Wait until the clients have committed at least $sends sends and $acks
+# acks since $since (0: since the start); false if the test's default
+# timeout passes first.
+sub wait_for_progress
+{
+	my ($self, $since, $sends, $acks) = @_;
+	my $deadline = Time::HiRes::time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (Time::HiRes::time() < $deadline)
+	{
+		my ($s, $a) = $self->progress($since);
+		return 1 if $s >= $sends && $a >= $acks;
+		Time::HiRes::sleep(0.2);
+	}
+	return 0;
+}
+
 sub progress
 {
 	my ($self, $since) = @_;
