@@ -1,7 +1,13 @@
 EXTENSION = mq
 MODULE_big = mq
 OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
-DATA = $(wildcard sql/mq--*.sql)
+# The install script of the current version is built from the first
+# release's script and the update scripts after it (see scripts/install-script.sh), so
+# that a fresh install and an updated database run the same SQL.
+MQ_VERSION = $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" mq.control)
+MQ_INSTALL = sql/mq--$(MQ_VERSION).sql
+DATA = $(filter-out $(MQ_INSTALL),$(wildcard sql/mq--*.sql))
+DATA_built = $(MQ_INSTALL)
 PG_CPPFLAGS = -Wall -Werror
 
 # pg_regress: every sql/*.sql that is not an extension script
@@ -42,6 +48,9 @@ test:
 
 demo:
 	bash scripts/run.sh demo
+
+$(MQ_INSTALL): mq.control scripts/install-script.sh $(filter-out $(MQ_INSTALL),$(wildcard sql/mq--*.sql))
+	bash scripts/install-script.sh $(MQ_VERSION) > $@.tmp && mv $@.tmp $@
 
 # every C file includes the shared header
 $(OBJS): src/mq.h

@@ -57,7 +57,7 @@ fi
 
 install_deps() {
 	local need=()
-	for p in make gcc postgresql-15 postgresql-server-dev-15 postgresql-15-pgq3 \
+	for p in make gcc postgresql-15 postgresql-server-dev-15 libkrb5-dev postgresql-15-pgq3 \
 		gnuplot-nox libpq-dev; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done

@@ -14,7 +14,7 @@ export PATH="$PGBIN:$PATH"
 
 install_deps() {
 	local need=()
-	for p in make gcc postgresql-server-dev-15 postgresql-15-pgtap libipc-run-perl \
+	for p in make gcc postgresql-server-dev-15 libkrb5-dev postgresql-15-pgtap libipc-run-perl \
 		libtap-parser-sourcehandler-pgtap-perl; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done

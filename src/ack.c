@@ -80,9 +80,12 @@ mq_ack(PG_FUNCTION_ARGS)
 	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
 			  values, nulls, 0);
 	acked = (SPI_processed > 0);
-	/* should we roll back, the message is back where it was */
+	/*
+	 * Should we roll back, the message is back where it was; when we
+	 * commit, a producer waiting in mq_status learns its fate.
+	 */
 	if (acked)
-		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
+		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
 	MqEnd(&call);
 	PG_RETURN_BOOL(acked);
 }
@@ -104,7 +107,7 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_IDS_RETAIN : MQ_STMT_ACK_IDS,
 			  values, NULL, 0);
 	if (SPI_processed > 0)
-		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
+		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
 	MqReturnRows(fcinfo);
 	MqEnd(&call);
 	return (Datum) 0;
@@ -157,7 +160,8 @@ mq_nack(PG_FUNCTION_ARGS)
 				  MQ_STMT_NACK_DEAD : MQ_STMT_NACK_RETRY, values, nulls, 0);
 		nacked = true;
 		/* a retry, now or later, changes when readers should look */
-		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT);
+		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT |
+						 (attempt >= queue->max_attempts ? MQ_WAKE_STATUS_ON_COMMIT : 0));
 	}
 	MqEnd(&call);
 	PG_RETURN_BOOL(nacked);

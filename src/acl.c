@@ -42,6 +42,8 @@ MqPrivilegeName(MqPrivilege priv)
 		case MQ_PRIV_MANAGE:
 			return "manage";
 	}
+	if (priv == (MQ_PRIV_SEND | MQ_PRIV_READ))
+		return "send or read";
 	return "?";
 }
 
@@ -107,7 +109,7 @@ MqLoadGrants(MqQueue *queue, MemoryContext cxt)
 	}
 }
 
-/* Raise 42501 unless the caller holds priv on queue. */
+/* Raise 42501 unless the caller holds priv (or one of a mask) on queue. */
 void
 MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
 {
@@ -119,7 +121,7 @@ MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
 				 errhint("The owner of the queue can grant it with mq_grant().")));
 }
 
-/* Does the caller hold priv on queue? */
+/* Does the caller hold priv (or one of the privileges of a mask) on queue? */
 bool
 MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
 {
@@ -129,7 +131,7 @@ MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
 		return true;
 	for (i = 0; i < queue->ngrants; i++)
 	{
-		if (queue->grants[i].privilege == priv &&
+		if ((queue->grants[i].privilege & priv) != 0 &&
 			has_privs_of_role(call->caller, queue->grants[i].role))
 			return true;
 	}

@@ -180,13 +180,26 @@ extern TimestampTz MqAddUsecs(TimestampTz ts, int64 usecs);
 #define MQ_WAKE_ON_COMMIT		0x01	/* sent, nacked, redrove, altered */
 #define MQ_WAKE_ON_ABORT		0x02	/* locked rows that become free */
 #define MQ_NOTIFY_ON_COMMIT		0x04	/* the queue has notify set */
+#define MQ_WAKE_STATUS_ON_COMMIT	0x08	/* acked, popped, dead-lettered, purged */
+
+/* What a waiter waits for (wakeup.c). */
+typedef enum MqWaitKind
+{
+	MQ_WAIT_READ,				/* messages to read: mq_read */
+	MQ_WAIT_STATUS				/* a message's fate: mq_status */
+} MqWaitKind;
 
 /* wakeup.c */
 extern void MqWakeupInit(void);
 extern void MqWakeupRegister(MqQueue *queue, int flags);
-extern void MqWaitBegin(MqQueue *queue);
+extern void MqWaitInterrupt(MqQueue *queue);
+extern void MqWaitBegin(MqQueue *queue, MqWaitKind kind);
 extern bool MqWaitSleep(TimestampTz until);
+extern void MqWaitCheckClient(void);
 extern void MqWaitEnd(void);
+
+/* read.c */
+extern int64 MqWaitArg(FunctionCallInfo fcinfo, int argno, const char *func);
 
 /* ack.c */
 extern int64 MqBackoffUsecs(MqQueue *queue, int32 attempt);

@@ -531,6 +531,11 @@ mq_alter(PG_FUNCTION_ARGS)
 					 MqIntervalUsecs(PG_GETARG_DATUM(5), "backoff_max", true));
 	unlogged = PG_ARGISNULL(6) ? queue->unlogged : PG_GETARG_BOOL(6);
 
+	/* the DDL below waits for waiting reads unless they end now */
+	if (unlogged != queue->unlogged ||
+		(!PG_ARGISNULL(2) && PG_GETARG_INT32(2) != queue->max_attempts))
+		MqWaitInterrupt(queue);
+
 	values[0] = CStringGetTextDatum(name);
 	nulls[0] = ' ';
 	for (i = 1; i <= 6; i++)
@@ -611,6 +616,9 @@ mq_drop(PG_FUNCTION_ARGS)
 			elog(ERROR, "could not delete from the catalog of queues");
 		/* a concurrent mq_drop that committed first leaves nothing to drop */
 		dropped = (SPI_processed == 1);
+		/* DROP TABLE waits for waiting reads and statuses unless they end now */
+		if (dropped)
+			MqWaitInterrupt(queue);
 		if (dropped &&
 			SPI_execute_with_args("DELETE FROM mq.grant"
 								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
@@ -638,6 +646,9 @@ mq_purge(PG_FUNCTION_ARGS)
 	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
 	MqExecute(queue, MQ_STMT_PURGE, NULL, NULL, 0);
 	removed = SPI_processed;
+	/* producers waiting in mq_status on a purged message stop waiting */
+	if (removed > 0)
+		MqWakeupRegister(queue, MQ_WAKE_STATUS_ON_COMMIT);
 	MqEnd(&call);
 	PG_RETURN_INT64((int64) removed);
 }

@@ -33,11 +33,11 @@ PG_FUNCTION_INFO_V1(mq_read);
 PG_FUNCTION_INFO_V1(mq_pop);
 
 /*
- * The wait argument in microseconds: at most mq.max_wait, and only where a
- * new snapshot can see what others commit during the wait.
+ * The wait argument of func in microseconds: at most mq.max_wait, and only
+ * where a new snapshot can see what others commit during the wait.
  */
-static int64
-mq_wait_arg(FunctionCallInfo fcinfo, int argno)
+int64
+MqWaitArg(FunctionCallInfo fcinfo, int argno, const char *func)
 {
 	int64		wait;
 
@@ -53,10 +53,10 @@ mq_wait_arg(FunctionCallInfo fcinfo, int argno)
 	if (wait > 0 && IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("mq_read cannot wait in a %s transaction",
+				 errmsg("%s cannot wait in a %s transaction", func,
 						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
-				 errdetail("The transaction's snapshot never sees messages sent after it was taken."),
-				 errhint("Read with wait => '0', or wait in a READ COMMITTED transaction.")));
+				 errdetail("The transaction's snapshot never sees changes committed after it was taken."),
+				 errhint("Call it with wait => '0', or wait in a READ COMMITTED transaction.")));
 	return wait;
 }
 
@@ -130,7 +130,7 @@ mq_read(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(2))
 		vt = MqIntervalUsecs(PG_GETARG_DATUM(2), "visibility_timeout", false);
-	wait = mq_wait_arg(fcinfo, 3);
+	wait = MqWaitArg(fcinfo, 3, "mq_read");
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
@@ -145,7 +145,7 @@ mq_read(PG_FUNCTION_ARGS)
 													  ALLOCSET_SMALL_SIZES);
 
 		/* from here on, a commit that could interest us wakes us */
-		MqWaitBegin(queue);
+		MqWaitBegin(queue, MQ_WAIT_READ);
 		for (;;)
 		{
 			TimestampTz now;
@@ -161,6 +161,8 @@ mq_read(PG_FUNCTION_ARGS)
 			until = Min(deadline, mq_next_due(queue, now));
 			if (!MqWaitSleep(until))
 				break;
+			/* never lease for a client that has gone */
+			MqWaitCheckClient();
 
 			/* see alters of the queue, as a new statement would */
 			MemoryContextReset(loopcxt);
@@ -199,7 +201,7 @@ mq_pop(PG_FUNCTION_ARGS)
 	MqExecute(queue, queue->has_retention ? MQ_STMT_POP_RETAIN : MQ_STMT_POP,
 			  values, NULL, 0);
 	if (SPI_processed > 0)
-		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
+		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
 	MqReturnRows(fcinfo);
 
 	MqEnd(&call);

@@ -14,6 +14,8 @@
 #include "access/xlog.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "mq.h"
@@ -21,22 +23,87 @@
 PG_FUNCTION_INFO_V1(mq_status);
 PG_FUNCTION_INFO_V1(mq_metrics);
 
+/*
+ * Look for one message with a new snapshot (SPI takes one per statement in
+ * READ COMMITTED); its row, if any, is in SPI_tuptable.  True if the
+ * message is still in the live table: neither done nor dead yet.
+ */
+static bool
+mq_status_once(MqQueue *queue, Datum msg_id)
+{
+	Datum		values[3];
+	bool		isnull;
+	char	   *state;
+
+	values[0] = msg_id;
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[2] = Int32GetDatum(queue->max_attempts);
+	MqExecute(queue, MQ_STMT_STATUS, values, NULL, 1);
+	if (SPI_processed == 0)
+		return false;
+	state = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	return strcmp(state, "done") != 0 && strcmp(state, "dead") != 0;
+}
+
+/*
+ * Where one message is.  With wait > 0 (0.2) and the message still in the
+ * live table, sleep until a transaction that acked, popped, dead-lettered
+ * or purged messages of the queue commits (wakeup.c), or the wait ends,
+ * and look again: request/reply without polling.  Allowed with send or
+ * read, so that a producer learns the fate of what it sent.
+ */
 Datum
 mq_status(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	MqCall		call;
 	MqQueue    *queue;
-	Datum		values[3];
+	Datum		msg_id;
+	int64		wait = 0;
+	TimestampTz deadline;
 
 	MqArgNotNull(fcinfo, 1, "msg_id");
-	values[0] = PG_GETARG_DATUM(1);
-	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	msg_id = PG_GETARG_DATUM(1);
+	/* 0.1 declared two arguments; its databases call us with those */
+	if (PG_NARGS() > 2)
+		wait = MqWaitArg(fcinfo, 2, "mq_status");
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
-	values[2] = Int32GetDatum(queue->max_attempts);
-	MqExecute(queue, MQ_STMT_STATUS, values, NULL, 1);
+	queue = MqBegin(&call, name, MQ_PRIV_SEND | MQ_PRIV_READ, false);
+	deadline = MqAddUsecs(GetCurrentTimestamp(), wait);
+
+	if (mq_status_once(queue, msg_id) && wait > 0)
+	{
+		/* for what each round's lookup allocates */
+		MemoryContext loopcxt = AllocSetContextCreate(CurrentMemoryContext,
+													  "mq_status wait",
+													  ALLOCSET_SMALL_SIZES);
+
+		/* from here on, a commit that could interest us wakes us */
+		MqWaitBegin(queue, MQ_WAIT_STATUS);
+		for (;;)
+		{
+			MemoryContext oldcxt;
+
+			SPI_freetuptable(SPI_tuptable);
+			if (!mq_status_once(queue, msg_id))
+				break;
+			if (GetCurrentTimestamp() >= deadline || !MqWaitSleep(deadline))
+				break;
+			MqWaitCheckClient();
+
+			/* see alters and revokes, as a new statement would */
+			MemoryContextReset(loopcxt);
+			oldcxt = MemoryContextSwitchTo(loopcxt);
+			AcceptInvalidationMessages();
+			queue = MqLookup(&call, name, false);
+			MqCheckPrivilege(&call, queue, MQ_PRIV_SEND | MQ_PRIV_READ);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		MqWaitEnd();
+		MemoryContextDelete(loopcxt);
+	}
 	MqReturnRows(fcinfo);
 	MqEnd(&call);
 	return (Datum) 0;

@@ -1,46 +1,85 @@
 /*-------------------------------------------------------------------------
  *
  * wakeup.c
- *	  Waking waiting readers when a transaction that made messages
- *	  readable ends, and the optional per-queue NOTIFY.
+ *	  Waking waiting readers and status waiters when a transaction that
+ *	  changed their queue ends, and the optional per-queue NOTIFY.
  *
  * A reader waiting in mq_read(..., wait => ...) sleeps on one of
  * mq.wait_slots condition variables in shared memory, chosen by a hash of
- * the database and the queue name.  Functions that change what a reader
- * may find record the queue in a backend-local list that lives for the
- * transaction (MqWakeupRegister): a send, nack, redrive or alter asks for
- * a wake-up when the transaction commits, a read, pop, ack or nack (which
- * lock rows that become readable again if they roll back) asks for one
- * when it aborts.  The transaction callbacks then broadcast on the slot of
- * each such queue, once per queue and transaction, and only if someone
- * waits there.  Two queues may share a slot; their readers then also wake
- * for each other's messages, re-read, find nothing and sleep again, which
- * costs a read but loses nothing.
+ * the database and the queue name; a producer waiting in mq_status(...,
+ * wait => ...) sleeps on the slot of another hash of the same name, so that
+ * readers and status waiters never wake each other.  Functions that change
+ * what a waiter may find record the queue in a backend-local list that
+ * lives for the transaction (MqWakeupRegister): a send, nack, redrive or
+ * alter asks to wake readers when the transaction commits; a read, pop, ack
+ * or nack (which lock rows that become readable again if they roll back)
+ * asks to wake them when it aborts; an ack, pop, dead-lettering or purge
+ * asks to wake status waiters when it commits.  The transaction callbacks
+ * then broadcast on the slot of each such queue, once per queue and
+ * transaction, and only if someone waits there.  Two queues may share a
+ * slot; their waiters then also wake for each other's changes, look again,
+ * find nothing and sleep again, which costs a read but loses nothing.
  *
  * Locking protocol.  There is no LWLock: each slot is a ConditionVariable
- * (protected by its own spinlock) and an atomic count of the backends
- * waiting on it, which lets a committing sender skip the condition
- * variable when nobody waits, so sends pay no shared-memory lock.
- * A reader first adds itself to the slot's wait list
- * (ConditionVariablePrepareToSleep), then increments the count (a full
- * barrier), then reads with a new snapshot, and sleeps only if that read
- * found nothing.  A sender's commit callback runs after the transaction
- * has left the ProcArray (so every snapshot taken later sees its rows);
- * it issues a full barrier and then reads the count.  Either the reader's
- * snapshot was taken after the sender left the ProcArray, and then it sees
- * the message, or the count's increment precedes the sender's read of it,
- * and then the reader is in the wait list when the sender broadcasts.
- * Nothing is lost in between because a broadcast that arrives while the
- * reader is reading takes it off the list and sets its latch, so its next
- * sleep returns at once and it reads again.  (Were something in the read
- * to reset the latch, the sleep would still notice at its timeout, which
- * MqWaitSleep caps at MQ_LOCK_CHECK_MS; and something that prepares to
- * sleep on another condition variable, as buffer I/O waits do, cancels
- * ours, which makes the next sleep return at once.)  The shared struct is
- * created once, under AddinShmemInitLock, at postmaster start; nslots
- * never changes after.
+ * (protected by its own spinlock), an atomic count of the backends waiting
+ * on it, which lets a committing sender skip the condition variable when
+ * nobody waits, so sends pay no shared-memory lock, and an atomic counter
+ * of DDL announcements (below).  A waiter first adds itself to the slot's
+ * wait list (ConditionVariablePrepareToSleep), then increments the count
+ * (a full barrier), then reads with a new snapshot, and sleeps only if that
+ * read found nothing.  A sender's commit callback runs after the
+ * transaction has left the ProcArray (so every snapshot taken later sees
+ * its rows); it issues a full barrier and then reads the count.  Either the
+ * waiter's snapshot was taken after the sender left the ProcArray, and then
+ * it sees the change, or the count's increment precedes the sender's read
+ * of it, and then the waiter is in the wait list when the sender
+ * broadcasts.
  *
- * Without shared_preload_libraries there is no shared memory: readers poll
+ * Nothing is lost between a read and the sleep after it, because the sleep
+ * (mq_cv_sleep) does not rely on the latch to learn of a broadcast: a
+ * broadcast takes the waiter off the condition variable's list, and the
+ * sleep looks at that list, under the condition variable's spinlock, both
+ * before it waits and after every wake-up.  Off the list means "something
+ * may have changed": the sleep puts the waiter back on the list and returns,
+ * and the caller reads again.  A latch set for another reason, or reset by
+ * something the read did, therefore neither loses a broadcast nor causes a
+ * read; something that prepares to sleep on another condition variable
+ * during the read (buffer I/O waits do) takes the waiter off our list too,
+ * which costs one extra read.
+ *
+ * A waiter sleeps until its wait ends, a broadcast comes, or the next
+ * message falls due by the clock; there is no periodic read.  Two other
+ * things end a wait early, with nothing found:
+ *
+ * - Another session queues for a lock on the queue's live table that
+ *   conflicts with the one the wait holds (mq_drop, mq_alter's ALTER TABLE,
+ *   a DBA's CREATE INDEX...), which would otherwise wait for the whole wait,
+ *   with every send queued behind it.  mq's own DDL announces itself before
+ *   it locks (MqWaitInterrupt): it bumps the slot's DDL counter and
+ *   broadcasts, and a waiter that sees the counter move ends its wait at
+ *   once.  For DDL from elsewhere a waiter looks at the lock table every
+ *   MQ_LOCK_CHECK_MS, without reading the queue: a lock that conflicts
+ *   with a waiter's RowExclusiveLock or AccessShareLock is "strong" in
+ *   lock.c's sense, and a session asking for a strong lock first moves
+ *   every fast-path lock on the relation into the shared lock table, under
+ *   the lock's partition LWLock, before it sleeps.  So the waiter, holding
+ *   that partition lock in shared mode, walks its own PROCLOCKs of the
+ *   partition (a handful), and if one is for its table, tests the LOCK's
+ *   waitMask against the conflicts of its own mode.  If its lock is still
+ *   in the fast path, nobody asked for a strong lock.  This costs a few
+ *   microseconds every few seconds per waiter.
+ *
+ * - The waiter's client disconnects.  With a client connection, the sleep
+ *   waits on the FeBe wait set with WL_SOCKET_CLOSED, as
+ *   client_connection_check_interval does, and the caller checks the socket
+ *   again (pq_check_connection) after each wake-up, before it reads: a
+ *   waiting read whose client has gone ends with FATAL "connection to
+ *   client lost" and leases nothing.
+ *
+ * The shared struct is created once, under AddinShmemInitLock, at
+ * postmaster start; nslots never changes after.
+ *
+ * Without shared_preload_libraries there is no shared memory: waiters poll
  * with latch sleeps from 1 ms doubling to 100 ms.  See docs/wait.md.
  *
  *-------------------------------------------------------------------------
@@ -50,6 +89,7 @@
 #include "access/xact.h"
 #include "commands/async.h"
 #include "common/hashfn.h"
+#include "libpq/libpq.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
@@ -58,7 +98,9 @@
 #include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/proclist.h"
 #include "storage/shmem.h"
+#include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
@@ -69,15 +111,16 @@
 #define MQ_POLL_MAX_MS		100
 
 /*
- * A waiter checks this often (ms) whether another session waits for a
- * lock that conflicts with the one its read holds on the queue's table.
+ * A waiter looks this often (ms) whether another session waits for a lock
+ * that conflicts with its own on the queue's table; see the file header.
  */
-#define MQ_LOCK_CHECK_MS	1000
+#define MQ_LOCK_CHECK_MS	5000
 
 typedef struct MqWaitSlot
 {
 	ConditionVariable cv;
 	pg_atomic_uint32 nwaiters;	/* backends between MqWaitBegin and End */
+	pg_atomic_uint32 ddl;		/* bumped by MqWaitInterrupt */
 } MqWaitSlot;
 
 typedef struct MqWakeupShared
@@ -110,6 +153,8 @@ static int	maxpending = 0;
 static MqWaitSlot *wait_slot = NULL;
 static bool waiting = false;
 static Oid	wait_relid = InvalidOid;
+static LOCKMODE wait_lockmode = NoLock;
+static uint32 wait_ddl = 0;
 static long poll_ms = MQ_POLL_MIN_MS;
 static TimestampTz next_lock_check = 0;
 
@@ -147,16 +192,20 @@ mq_shmem_startup(void)
 		{
 			ConditionVariableInit(&wakeup_shared->slots[i].cv);
 			pg_atomic_init_u32(&wakeup_shared->slots[i].nwaiters, 0);
+			pg_atomic_init_u32(&wakeup_shared->slots[i].ddl, 0);
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* The hash of a queue's readers' slot, or of its status waiters' slot. */
 static uint32
-mq_queue_hash(const char *name)
+mq_queue_hash(const char *name, MqWaitKind kind)
 {
-	return hash_combine(hash_uint32((uint32) MyDatabaseId),
-						hash_bytes((const unsigned char *) name, strlen(name)));
+	uint32		h = hash_combine(hash_uint32((uint32) MyDatabaseId),
+								 hash_bytes((const unsigned char *) name, strlen(name)));
+
+	return kind == MQ_WAIT_STATUS ? hash_combine(h, 0x9e3779b9) : h;
 }
 
 static MqWaitSlot *
@@ -165,7 +214,15 @@ mq_slot(uint32 hash)
 	return &wakeup_shared->slots[hash % (uint32) wakeup_shared->nslots];
 }
 
-/* Wake the readers waiting on the slots of the pending queues with flag. */
+/* Broadcast on slot if anyone waits there. */
+static void
+mq_wake_slot(MqWaitSlot *slot)
+{
+	if (pg_atomic_read_u32(&slot->nwaiters) > 0)
+		ConditionVariableBroadcast(&slot->cv);
+}
+
+/* Wake the waiters of the pending queues with flag. */
 static void
 mq_wake_pending(int flag)
 {
@@ -179,52 +236,72 @@ mq_wake_pending(int flag)
 	pg_memory_barrier();
 	for (i = 0; i < npending; i++)
 	{
-		MqWaitSlot *slot;
-
-		if (!(pending[i].flags & flag))
-			continue;
-		slot = mq_slot(pending[i].hash);
-		if (pg_atomic_read_u32(&slot->nwaiters) > 0)
-			ConditionVariableBroadcast(&slot->cv);
+		if (pending[i].flags & flag & (MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT))
+			mq_wake_slot(mq_slot(pending[i].hash));
+		if (pending[i].flags & flag & MQ_WAKE_STATUS_ON_COMMIT)
+			mq_wake_slot(mq_slot(hash_combine(pending[i].hash, 0x9e3779b9)));
 	}
 }
 
 /*
  * Is another backend queued for a lock on relation relid that conflicts
- * with the RowExclusiveLock the waiting read holds on it?
- *
- * LockHasWaiters cannot answer this: it needs the lock in the shared lock
- * table, and a RowExclusiveLock is usually taken through the fast path.
- * Instead, look for a backend whose waitLock is the lock of our tag.  A
- * backend's waitLock is set and cleared only under the partition lock of
- * the lock it waits for, so holding our tag's partition lock makes every
- * waitLock that points to our lock stable; a waitLock read while it
- * changes points to a lock of another partition, whose tag never equals
- * ours.  The scan touches one word of each PGPROC, once a second at most.
+ * with the lock (mode) this backend holds on it?  See the file header: a
+ * conflicting request is a strong one, which moves our fast-path lock into
+ * the shared lock table before it waits, so our own PROCLOCKs of the tag's
+ * partition tell; reading them and the LOCK's waitMask needs the partition
+ * lock, in shared mode.
  */
 static bool
-mq_lock_has_waiters(Oid relid)
+mq_lock_has_waiters(Oid relid, LOCKMODE mode)
 {
 	LOCKTAG		tag;
+	uint32		hashcode;
 	LWLock	   *partition;
+	LOCKMASK	conflicts;
 	bool		found = false;
-	uint32		i;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
-	partition = LockHashPartitionLock(LockTagHashCode(&tag));
+	hashcode = LockTagHashCode(&tag);
+	partition = LockHashPartitionLock(hashcode);
+	conflicts = GetLockTagsMethodTable(&tag)->conflictTab[mode];
 
 	LWLockAcquire(partition, LW_SHARED);
-	for (i = 0; i < ProcGlobal->allProcCount && !found; i++)
+#if PG_VERSION_NUM >= 160000
 	{
-		PGPROC	   *proc = &ProcGlobal->allProcs[i];
-		LOCK	   *lock = ((volatile PGPROC *) proc)->waitLock;
+		dlist_iter	iter;
 
-		if (lock != NULL && proc != MyProc &&
-			memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) == 0 &&
-			(GetLocksMethodTable(lock)->conflictTab[proc->waitLockMode] &
-			 LOCKBIT_ON(RowExclusiveLock)))
-			found = true;
+		dlist_foreach(iter, &MyProc->myProcLocks[LockHashPartition(hashcode)])
+		{
+			PROCLOCK   *proclock = dlist_container(PROCLOCK, procLink, iter.cur);
+			LOCK	   *lock = proclock->tag.myLock;
+
+			if (memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) == 0)
+			{
+				found = (lock->waitMask & conflicts) != 0;
+				break;
+			}
+		}
 	}
+#else
+	{
+		SHM_QUEUE  *head = &MyProc->myProcLocks[LockHashPartition(hashcode)];
+		PROCLOCK   *proclock;
+
+		proclock = (PROCLOCK *) SHMQueueNext(head, head, offsetof(PROCLOCK, procLink));
+		while (proclock != NULL)
+		{
+			LOCK	   *lock = proclock->tag.myLock;
+
+			if (memcmp(&lock->tag, &tag, sizeof(LOCKTAG)) == 0)
+			{
+				found = (lock->waitMask & conflicts) != 0;
+				break;
+			}
+			proclock = (PROCLOCK *) SHMQueueNext(head, &proclock->procLink,
+												 offsetof(PROCLOCK, procLink));
+		}
+	}
+#endif
 	LWLockRelease(partition);
 	return found;
 }
@@ -266,7 +343,7 @@ mq_xact_callback(XactEvent event, void *arg)
 			}
 			break;
 		case XACT_EVENT_COMMIT:
-			mq_wake_pending(MQ_WAKE_ON_COMMIT);
+			mq_wake_pending(MQ_WAKE_ON_COMMIT | MQ_WAKE_STATUS_ON_COMMIT);
 			break;
 		case XACT_EVENT_ABORT:
 			mq_wait_reset();
@@ -336,10 +413,10 @@ MqWakeupInit(void)
 }
 
 /*
- * Record that the current transaction changed queue in a way that may make
- * messages readable when it ends (flags: MQ_WAKE_ON_COMMIT,
- * MQ_WAKE_ON_ABORT, MQ_NOTIFY_ON_COMMIT).  Cheap: a scan of the few queues
- * the transaction touched, no shared memory.
+ * Record that the current transaction changed queue in a way that matters to
+ * waiters when it ends (flags: MQ_WAKE_ON_COMMIT, MQ_WAKE_ON_ABORT,
+ * MQ_WAKE_STATUS_ON_COMMIT, MQ_NOTIFY_ON_COMMIT).  Cheap: a scan of the few
+ * queues the transaction touched, no shared memory.
  */
 void
 MqWakeupRegister(MqQueue *queue, int flags)
@@ -366,91 +443,198 @@ MqWakeupRegister(MqQueue *queue, int flags)
 			pending = repalloc(pending, newmax * sizeof(MqPending));
 		maxpending = newmax;
 	}
-	pending[npending].hash = mq_queue_hash(queue->name);
+	pending[npending].hash = mq_queue_hash(queue->name, MQ_WAIT_READ);
 	pending[npending].flags = flags;
 	strlcpy(pending[npending].name, queue->name, sizeof(pending[npending].name));
 	npending++;
 }
 
 /*
- * Begin waiting for messages on queue.  The caller must then test for
- * messages (read with a new snapshot) before each MqWaitSleep, and call
- * MqWaitEnd at the end.  An error ends the wait through the abort
- * callbacks.
+ * Tell the waiters of queue, now, that this session is about to take a lock
+ * on its tables that conflicts with theirs (mq_drop, mq_alter): their waits
+ * end at once instead of holding up this session until they time out.
  */
 void
-MqWaitBegin(MqQueue *queue)
+MqWaitInterrupt(MqQueue *queue)
+{
+	MqWaitSlot *slot;
+
+	if (wakeup_shared == NULL)
+		return;
+	slot = mq_slot(mq_queue_hash(queue->name, MQ_WAIT_READ));
+	pg_atomic_fetch_add_u32(&slot->ddl, 1);
+	mq_wake_slot(slot);
+	slot = mq_slot(mq_queue_hash(queue->name, MQ_WAIT_STATUS));
+	pg_atomic_fetch_add_u32(&slot->ddl, 1);
+	mq_wake_slot(slot);
+}
+
+/*
+ * Begin waiting on queue: for messages to read (MQ_WAIT_READ, holding
+ * RowExclusiveLock on its live table), or for a message's fate
+ * (MQ_WAIT_STATUS, holding AccessShareLock).  The caller must then look
+ * (read with a new snapshot) before each MqWaitSleep, and call MqWaitEnd at
+ * the end.  An error ends the wait through the abort callbacks.
+ */
+void
+MqWaitBegin(MqQueue *queue, MqWaitKind kind)
 {
 	Assert(!waiting);
 
 	waiting = true;
 	wait_relid = queue->relid;
+	wait_lockmode = kind == MQ_WAIT_STATUS ? AccessShareLock : RowExclusiveLock;
 	poll_ms = MQ_POLL_MIN_MS;
 	next_lock_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												  MQ_LOCK_CHECK_MS);
 	if (wakeup_shared != NULL)
 	{
-		wait_slot = mq_slot(mq_queue_hash(queue->name));
+		wait_slot = mq_slot(mq_queue_hash(queue->name, kind));
 		ConditionVariablePrepareToSleep(&wait_slot->cv);
 		/* a full barrier: see the protocol in the file header */
 		pg_atomic_fetch_add_u32(&wait_slot->nwaiters, 1);
+		wait_ddl = pg_atomic_read_u32(&wait_slot->ddl);
 	}
 }
 
 /*
- * Sleep until a transaction that may have made messages readable ends,
- * or until "until", whichever comes first; spurious returns are possible.
- * Cancel, statement_timeout and termination interrupt the sleep with an
- * error.  Returns false if the wait should end early because another
- * session is queued for a lock on the queue's table that conflicts with
- * the reader's (mq_drop, ALTER TABLE, CREATE INDEX...): that session, and
- * every send queued behind it, would otherwise wait for this reader.
+ * Are we still on cv's wait list?  If not, a broadcast took us off (or
+ * something else prepared to sleep on another condition variable): go back
+ * on, and tell the caller to look again.
+ */
+static bool
+mq_cv_still_waiting(ConditionVariable *cv)
+{
+	bool		listed;
+
+	SpinLockAcquire(&cv->mutex);
+	listed = proclist_contains(&cv->wakeup, MyProc->pgprocno, cvWaitLink);
+	SpinLockRelease(&cv->mutex);
+	if (!listed)
+		ConditionVariablePrepareToSleep(cv);
+	return listed;
+}
+
+/* The client has gone: end the session as PostgreSQL does when it notices. */
+static void
+mq_client_lost(void)
+{
+	ClientConnectionLost = true;
+	InterruptPending = true;
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Sleep on cv for at most timeout ms; true if a broadcast may have come.
+ * With a client connection, also wake when the client's socket closes.
+ */
+static bool
+mq_cv_sleep(ConditionVariable *cv, long timeout)
+{
+	if (!mq_cv_still_waiting(cv))
+		return true;
+
+	if (MyProcPort != NULL && FeBeWaitSet != NULL &&
+		whereToSendOutput == DestRemote && WaitEventSetCanReportClosed())
+	{
+		WaitEvent	events[FeBeWaitSetNEvents];
+		int			n,
+					i;
+
+		/* as pq_check_connection does; every user of the set sets it first */
+		ModifyWaitEvent(FeBeWaitSet, FeBeWaitSetSocketPos, WL_SOCKET_CLOSED, NULL);
+		n = WaitEventSetWait(FeBeWaitSet, timeout, events, lengthof(events),
+							 PG_WAIT_EXTENSION);
+		for (i = 0; i < n; i++)
+		{
+			if (events[i].events & WL_SOCKET_CLOSED)
+				mq_client_lost();
+			if (events[i].events & WL_POSTMASTER_DEATH)
+				proc_exit(1);
+		}
+	}
+	else
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	return !mq_cv_still_waiting(cv);
+}
+
+/*
+ * End the session if the client has disconnected.  A waiter calls this
+ * after each wake-up, before it reads, so that it never takes a lease for
+ * a client that is gone.
+ */
+void
+MqWaitCheckClient(void)
+{
+	if (MyProcPort != NULL && FeBeWaitSet != NULL &&
+		whereToSendOutput == DestRemote && !pq_check_connection())
+		mq_client_lost();
+}
+
+/*
+ * Sleep until a transaction that may have changed what the waiter looks
+ * for ends, or until "until", whichever comes first; spurious returns are
+ * possible.  Cancel, statement_timeout, termination and the client's
+ * disconnection interrupt the sleep with an error.  Returns false if the
+ * wait should end early because another session waits, or is about to
+ * wait, for a lock on the queue's table that conflicts with the waiter's:
+ * that session, and every send queued behind it, would otherwise wait for
+ * this one.
  */
 bool
 MqWaitSleep(TimestampTz until)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	long		secs;
-	int			usecs;
-	long		timeout;
-
 	Assert(waiting);
 
-	if (now >= next_lock_check)
+	for (;;)
 	{
-		if (mq_lock_has_waiters(wait_relid))
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz wake;
+		long		secs;
+		int			usecs;
+		long		timeout;
+
+		if (wait_slot != NULL && pg_atomic_read_u32(&wait_slot->ddl) != wait_ddl)
 			return false;
-		next_lock_check = TimestampTzPlusMilliseconds(now, MQ_LOCK_CHECK_MS);
-	}
-	if (until > next_lock_check)
-		until = next_lock_check;
-
-	/* round up, so that a message due at "until" is due when we wake */
-	TimestampDifference(now, until, &secs, &usecs);
-	timeout = secs * 1000 + (usecs + 999) / 1000;
-
-	if (wakeup_shared != NULL)
-	{
-		if (timeout > 0)
-			(void) ConditionVariableTimedSleep(&wait_slot->cv, timeout,
-											   PG_WAIT_EXTENSION);
-	}
-	else
-	{
-		/* no shared memory: poll, backing off while nothing comes */
-		if (timeout > poll_ms)
-			timeout = poll_ms;
-		poll_ms = Min(poll_ms * 2, MQ_POLL_MAX_MS);
-		if (timeout > 0)
+		if (now >= next_lock_check)
 		{
+			if (mq_lock_has_waiters(wait_relid, wait_lockmode))
+				return false;
+			next_lock_check = TimestampTzPlusMilliseconds(now, MQ_LOCK_CHECK_MS);
+		}
+		if (now >= until)
+			return true;
+		wake = Min(until, next_lock_check);
+
+		/* round up, so that a message due at "until" is due when we wake */
+		TimestampDifference(now, wake, &secs, &usecs);
+		timeout = secs * 1000 + (usecs + 999) / 1000;
+		if (timeout <= 0)
+			timeout = 1;
+
+		if (wakeup_shared != NULL)
+		{
+			if (mq_cv_sleep(&wait_slot->cv, timeout))
+				return true;
+			/* a timeout, or a latch set for something else: sleep on */
+		}
+		else
+		{
+			/* no shared memory: poll, backing off while nothing comes */
+			if (timeout > poll_ms)
+				timeout = poll_ms;
+			poll_ms = Min(poll_ms * 2, MQ_POLL_MAX_MS);
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 timeout, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+			return true;
 		}
 	}
-	CHECK_FOR_INTERRUPTS();
-	return true;
 }
 
 void

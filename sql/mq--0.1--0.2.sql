@@ -1,0 +1,69 @@
+/* mq--0.1--0.2.sql: what version 0.2 adds to 0.1 */
+
+\echo Use "ALTER EXTENSION mq UPDATE TO '0.2'" to load this file. \quit
+
+/*
+ * This file is also the second half of the 0.2 install script (see
+ * scripts/install-script.sh), so everything here must work both on a
+ * database updated from 0.1 and during CREATE EXTENSION.
+ *
+ * Functions whose argument list grows are replaced (created with the new
+ * signature, then the old one dropped), never overloaded: an overload with
+ * defaults would make 0.1's calls ambiguous.  mq.replace_acl carries the
+ * EXECUTE privileges administrators gave on the old function over to the new
+ * one, and keeps pg_init_privs as a fresh install records it, so that
+ * pg_dump still dumps those grants as the administrator's own.
+ */
+CREATE FUNCTION mq.replace_acl(old pg_catalog.regprocedure, new pg_catalog.regprocedure)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	init_exists boolean;
+	init pg_catalog.aclitem[];
+	item record;
+BEGIN
+	SELECT true, i.initprivs INTO init_exists, init
+	  FROM pg_catalog.pg_init_privs i
+	 WHERE i.objoid = new AND i.classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+	   AND i.objsubid = 0;
+
+	EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', new);
+	FOR item IN
+		SELECT a.grantee, a.is_grantable
+		  FROM pg_catalog.pg_proc p,
+			   pg_catalog.aclexplode(COALESCE(p.proacl,
+											  pg_catalog.acldefault('f', p.proowner))) a
+		 WHERE p.oid = old AND a.grantee <> p.proowner
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s%s', new,
+			CASE WHEN item.grantee = 0 THEN 'PUBLIC'
+				 ELSE pg_catalog.quote_ident(item.grantee::pg_catalog.regrole::pg_catalog.text) END,
+			CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+
+	-- the grants above are the administrator's, not the extension's own
+	IF init_exists THEN
+		UPDATE pg_catalog.pg_init_privs SET initprivs = init
+		 WHERE objoid = new AND classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+		   AND objsubid = 0;
+	ELSE
+		DELETE FROM pg_catalog.pg_init_privs
+		 WHERE objoid = new AND classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+		   AND objsubid = 0;
+	END IF;
+END
+$$;
+
+-- Request/reply: mq_status can wait for the message's fate (docs/wait.md).
+CREATE FUNCTION mq_status(queue text, msg_id bigint, wait interval DEFAULT '0')
+RETURNS TABLE(state text, attempt integer, enqueued_at timestamptz,
+			  acked_at timestamptz, result jsonb, last_error text)
+AS 'MODULE_PATHNAME', 'mq_status' LANGUAGE C VOLATILE ROWS 1;
+SELECT mq.replace_acl('mq_status(text, bigint)', 'mq_status(text, bigint, interval)');
+DROP FUNCTION mq_status(text, bigint);
+
+-- (sections of later changes go above this line)
+
+DROP FUNCTION mq.replace_acl(pg_catalog.regprocedure, pg_catalog.regprocedure);
