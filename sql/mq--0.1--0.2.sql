@@ -64,6 +64,11 @@ AS 'MODULE_PATHNAME', 'mq_status' LANGUAGE C VOLATILE ROWS 1;
 SELECT mq.replace_acl('mq_status(text, bigint)', 'mq_status(text, bigint, interval)');
 DROP FUNCTION mq_status(text, bigint);
 
+-- Security (docs/security.md).  mq_queues filters rows by privilege: as a
+-- security barrier, no function of the caller's query sees a row before the
+-- filter has passed it.
+ALTER VIEW mq_queues SET (security_barrier = true);
+
 -- (sections of later changes go above this line)
 
 DROP FUNCTION mq.replace_acl(pg_catalog.regprocedure, pg_catalog.regprocedure);

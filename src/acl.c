@@ -107,6 +107,7 @@ MqLoadGrants(MqQueue *queue, MemoryContext cxt)
 		queue->grants[i].privilege = strcmp(priv, "send") == 0 ? MQ_PRIV_SEND :
 			strcmp(priv, "read") == 0 ? MQ_PRIV_READ : MQ_PRIV_MANAGE;
 	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Raise 42501 unless the caller holds priv (or one of a mask) on queue. */

@@ -60,6 +60,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MqWakeupInit();
+	MqDueInit();
 
 	DefineCustomBoolVariable("mq.worker_enabled",
 							 "Runs the background workers that dead-letter, purge and vacuum.",

@@ -115,6 +115,10 @@ typedef struct MqQueue
 	int64		scan_floor_id;
 	TimestampTz floor_advanced; /* when scan_floor last moved or was checked */
 	TimestampTz floor_rechecked;	/* when it was last checked from the start */
+	/* the cache keeps a bounded number of entries (queue.c) */
+	uint64		last_used;		/* cache clock at the last lookup */
+	int			pins;			/* calls using the entry: not evicted */
+	uint8		touched;		/* bit k: plans use table "qda"[k] */
 } MqQueue;
 
 /*
@@ -128,6 +132,7 @@ typedef struct MqCall
 	Oid			caller;
 	Oid			save_userid;
 	int			save_sec_context;
+	int			guc_nestlevel;	/* > 0 while MqOwnerSettings holds */
 } MqCall;
 
 /* queue.c */
@@ -139,12 +144,20 @@ extern MqQueue *MqBegin(MqCall *call, const char *name, MqPrivilege priv,
 extern MqQueue *MqLookup(MqCall *call, const char *name, bool missing_ok);
 extern bool MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
 extern void MqEnd(MqCall *call);
+extern void MqOwnerSettings(MqCall *call);
 extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
 extern SPIPlanPtr MqPlan(MqQueue *queue, MqStmt stmt);
 extern void MqReturnRows(FunctionCallInfo fcinfo);
 extern int	MqExecuteLatest(SPIPlanPtr plan, Datum *args, long count);
 extern void MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
+
+/* due.c */
+extern void MqDueInit(void);
+extern void MqDueTouch(MqQueue *queue);
+extern bool MqDueAvailable(void);
+extern uint32 MqDueSlot(Oid dboid, const char *name);
+extern uint32 MqDueChanges(uint32 slot);
 
 /* acl.c */
 extern const char *MqPrivilegeName(MqPrivilege priv);

@@ -16,7 +16,9 @@
  * The functions run their SQL as the extension owner (the owner of schema
  * "mq"), after checking the caller's privilege on the queue themselves; the
  * queue's tables belong to the extension owner, so nobody reaches them
- * except through these functions (or as a superuser).
+ * except through these functions (or as a superuser).  DDL run that way
+ * first pins the session settings that would let the caller choose where
+ * it goes or what code runs with it (MqOwnerSettings; docs/security.md).
  *
  * Besides the index on (visible_at, msg_id) that reads walk, a live table
  * has a partial index of its exhausted messages (attempt >= max_attempts),
@@ -25,7 +27,8 @@
  *
  * Locking: mq_create inserts the catalog row with ON CONFLICT DO NOTHING, so
  * two sessions creating the same queue serialise on the catalog's primary
- * key and the loser returns false.  mq_drop deletes the catalog row first
+ * key and the loser returns false (or fails with 42710 if it may not manage
+ * the winner's queue).  mq_drop deletes the catalog row first
  * (a row lock that serialises concurrent drops and alters of one queue) and
  * then drops the tables, which waits for transactions that are using them.
  *
@@ -33,6 +36,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_namespace.h"
@@ -41,10 +46,13 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -55,9 +63,19 @@ PG_FUNCTION_INFO_V1(mq_alter);
 PG_FUNCTION_INFO_V1(mq_drop);
 PG_FUNCTION_INFO_V1(mq_purge);
 
+/*
+ * Most queues a backend keeps in its cache.  A backend that goes over more
+ * (mq_metrics() of every queue, a worker's first pass) evicts the least
+ * recently used entries, with their plans and the relcache entries of their
+ * tables, so that its memory does not grow with the number of queues.
+ */
+#define MQ_CACHE_QUEUES		64
+
 static HTAB *queue_cache = NULL;
 static MemoryContext queue_cache_cxt = NULL;
 static SPIPlanPtr load_plan = NULL;
+static uint64 cache_clock = 0;
+static int	cache_pins = 0;
 
 static void
 mq_relcache_callback(Datum arg, Oid relid)
@@ -75,10 +93,29 @@ mq_relcache_callback(Datum arg, Oid relid)
 	}
 }
 
+/* A call that failed never unpinned its entry: unpin all at the end. */
+static void
+mq_cache_xact_callback(XactEvent event, void *arg)
+{
+	HASH_SEQ_STATUS status;
+	MqQueue    *entry;
+
+	if (cache_pins == 0 || queue_cache == NULL)
+		return;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	hash_seq_init(&status, queue_cache);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		entry->pins = 0;
+	cache_pins = 0;
+}
+
 void
 MqCacheInit(void)
 {
 	CacheRegisterRelcacheCallback(mq_relcache_callback, (Datum) 0);
+	RegisterXactCallback(mq_cache_xact_callback, NULL);
 }
 
 /* Free what an entry holds besides itself: its plans and grants. */
@@ -97,6 +134,72 @@ mq_free_plans(MqQueue *queue)
 		if (queue->plans[i] != NULL)
 			SPI_freeplan(queue->plans[i]);
 		queue->plans[i] = NULL;
+	}
+}
+
+/*
+ * Drop the relcache entries of the tables an evicted entry's plans used,
+ * and of their indexes and sequence, as a relcache invalidation would:
+ * entries of relations that are open are rebuilt, not dropped.  Nothing
+ * else ever drops them, and at some 50 kB a queue they are most of what a
+ * backend that goes over thousands of queues would keep.
+ */
+static void
+mq_forget_relations(MqQueue *entry, Oid nspid)
+{
+	int			k;
+
+	for (k = 0; k < 3; k++)
+	{
+		Oid			relid;
+		Relation	rel;
+		List	   *relids;
+		Oid			toastid;
+		ListCell   *lc;
+
+		if ((entry->touched & (1 << k)) == 0)
+			continue;
+		relid = k == 0 ? entry->relid :
+			get_relname_relid(psprintf("%c_%s", "qda"[k], entry->name), nspid);
+		if (!OidIsValid(relid) || (rel = RelationIdGetRelation(relid)) == NULL)
+			continue;
+		relids = RelationGetIndexList(rel);
+		toastid = rel->rd_rel->reltoastrelid;
+		RelationClose(rel);
+		if (k == 0)
+			relids = list_concat(relids, getOwnedSequences(relid));
+		if (OidIsValid(toastid))
+			relids = lappend_oid(relids, toastid);
+		relids = lappend_oid(relids, relid);
+		foreach(lc, relids)
+			RelationCacheInvalidateEntry(lfirst_oid(lc));
+		list_free(relids);
+	}
+	entry->touched = 0;
+}
+
+/* Evict least recently used entries, other than keep, down to the cap. */
+static void
+mq_cache_evict(MqQueue *keep, Oid nspid)
+{
+	while (hash_get_num_entries(queue_cache) > MQ_CACHE_QUEUES)
+	{
+		HASH_SEQ_STATUS status;
+		MqQueue    *entry;
+		MqQueue    *victim = NULL;
+
+		hash_seq_init(&status, queue_cache);
+		while ((entry = hash_seq_search(&status)) != NULL)
+		{
+			if (entry != keep && entry->pins == 0 &&
+				(victim == NULL || entry->last_used < victim->last_used))
+				victim = entry;
+		}
+		if (victim == NULL)
+			break;
+		mq_forget_relations(victim, nspid);
+		mq_free_plans(victim);
+		hash_search(queue_cache, victim->name, HASH_REMOVE, NULL);
 	}
 }
 
@@ -209,6 +312,7 @@ mq_load_queue(MqQueue *entry)
 		MqIntervalUsecs(SPI_getbinval(tup, desc, 6, &isnull), "backoff_max", true);
 	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	SPI_freetuptable(SPI_tuptable);
 	return true;
 }
 
@@ -226,6 +330,7 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 
 	call->caller = GetUserId();
 	call->queue = NULL;
+	call->guc_nestlevel = 0;
 	call->nspid = MqNamespace(&extowner);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -238,7 +343,12 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 		return NULL;
 	call->queue = MqLookup(call, name, missing_ok);
 	if (call->queue != NULL)
+	{
+		/* a nested call must not evict it */
+		call->queue->pins++;
+		cache_pins++;
 		MqCheckPrivilege(call, call->queue, priv);
+	}
 	return call->queue;
 }
 
@@ -277,7 +387,12 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			entry->grants = NULL;
 			entry->ngrants = 0;
 			entry->valid = false;
+			entry->pins = 0;
+			entry->touched = 0;
 		}
+		entry->last_used = ++cache_clock;
+		if (!found)
+			mq_cache_evict(entry, call->nspid);
 		if (!entry->valid || entry->relid != relid)
 		{
 			/* invalid until both loads succeed: an error may stop them */
@@ -305,9 +420,105 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 void
 MqEnd(MqCall *call)
 {
+	if (call->queue != NULL && call->queue->pins > 0)
+	{
+		call->queue->pins--;
+		cache_pins--;
+	}
+	if (call->guc_nestlevel > 0)
+		AtEOXact_GUC(true, call->guc_nestlevel);
+	call->guc_nestlevel = 0;
 	SetUserIdAndSecContext(call->save_userid, call->save_sec_context);
 	if (SPI_finish() != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed");
+}
+
+/*
+ * The settings pinned while mq runs DDL with the extension owner's rights on
+ * a caller's behalf (docs/security.md).  Each either decides where or how
+ * the DDL creates what it creates, or which code the owner's session
+ * reaches by name: event triggers run during the DDL as the owner, with
+ * this session's settings.  "$user" is the extension owner at that point;
+ * pg_temp, which is searched first for relations and types unless named,
+ * is named last, so that the caller's temporary tables never shadow the
+ * owner's; functions and operators are never looked up there.
+ */
+static const struct
+{
+	const char *name;
+	const char *value;
+}			mq_owner_settings[] =
+{
+	{"search_path", "pg_catalog, \"$user\", public, pg_temp"},
+	{"default_tablespace", ""},
+	{"temp_tablespaces", ""},
+	{"default_table_access_method", "heap"},
+	{"transform_null_equals", "off"},
+	{"standard_conforming_strings", "on"},
+};
+
+/*
+ * Refuse to run DDL with the owner's rights while event triggers are enabled
+ * and this session has temporary relations or types.  With pg_temp last in
+ * the search path, an event trigger of the owner finds its own tables
+ * first; but a name it uses that exists nowhere else (a table it creates on
+ * first use, one looked up with to_regclass) would still resolve to a
+ * temporary table of the caller, whose triggers would then run as the
+ * owner.  Sessions without temporary objects, and databases without event
+ * triggers, are not affected.
+ */
+static void
+mq_check_temp_objects(void)
+{
+	Oid			tempns;
+	Oid			temptoastns;
+	Oid			argtype = OIDOID;
+	Datum		arg;
+	bool		isnull;
+
+	GetTempNamespaceState(&tempns, &temptoastns);
+	if (!OidIsValid(tempns))
+		return;
+	arg = ObjectIdGetDatum(tempns);
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT FROM pg_catalog.pg_event_trigger"
+							  " WHERE evtenabled OPERATOR(pg_catalog.<>) 'D')"
+							  " AND (EXISTS (SELECT FROM pg_catalog.pg_class"
+							  " WHERE relnamespace OPERATOR(pg_catalog.=) $1)"
+							  " OR EXISTS (SELECT FROM pg_catalog.pg_type"
+							  " WHERE typnamespace OPERATOR(pg_catalog.=) $1))",
+							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for temporary objects");
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								   1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot create, alter or drop queue tables while this session has temporary tables"),
+				 errdetail("Event triggers run with the rights of the owner of extension mq during this command and could reach this session's temporary objects."),
+				 errhint("Run the command in a session without temporary tables, or run DISCARD TEMP first.")));
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Pin the settings that change what the owner's DDL does or which code it
+ * reaches, until MqEnd (or the end of the transaction or subtransaction, on
+ * error), as PostgreSQL does for SECURITY DEFINER functions and index
+ * builds; then refuse if the caller's temporary objects could still be
+ * reached.  Needs an MqBegin'd call, which has switched to the owner.
+ */
+void
+MqOwnerSettings(MqCall *call)
+{
+	int			i;
+
+	if (call->guc_nestlevel > 0)
+		return;
+	call->guc_nestlevel = NewGUCNestLevel();
+	for (i = 0; i < lengthof(mq_owner_settings); i++)
+		(void) set_config_option(mq_owner_settings[i].name,
+								 mq_owner_settings[i].value,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	mq_check_temp_objects();
 }
 
 /* A queue's prepared statement, prepared on first use. */
@@ -333,8 +544,53 @@ MqPlan(MqQueue *queue, MqStmt stmt)
 				 SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
 		queue->plans[stmt] = plan;
+		queue->touched |= 1;
+		if (strstr(sql, MqTableName('d', queue->name)) != NULL)
+			queue->touched |= 2;
+		if (strstr(sql, MqTableName('a', queue->name)) != NULL)
+			queue->touched |= 4;
 	}
 	return queue->plans[stmt];
+}
+
+/*
+ * Tell the worker (due.c) about work a statement made for it: a message
+ * leased on its last attempt, whose lease end it must watch, or a retained
+ * ack, whose retention end it must.
+ */
+static void
+mq_note_work(MqQueue *queue, MqStmt stmt)
+{
+	uint64		row;
+	int			col;
+	bool		isnull;
+
+	switch (stmt)
+	{
+		case MQ_STMT_READ:
+		case MQ_STMT_READ_ONE:
+			col = SPI_fnumber(SPI_tuptable->tupdesc, "attempt");
+			for (row = 0; row < SPI_processed && col > 0; row++)
+			{
+				if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row],
+												SPI_tuptable->tupdesc, col,
+												&isnull)) >= queue->max_attempts)
+				{
+					MqDueTouch(queue);
+					break;
+				}
+			}
+			break;
+		case MQ_STMT_ACK_RETAIN:
+		case MQ_STMT_ACK_IDS_RETAIN:
+		case MQ_STMT_POP_RETAIN:
+		case MQ_STMT_POP_ONE_RETAIN:
+			if (SPI_processed > 0)
+				MqDueTouch(queue);
+			break;
+		default:
+			break;
+	}
 }
 
 /*
@@ -373,6 +629,7 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	rc = SPI_execute_plan(plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	mq_note_work(queue, stmt);
 	return rc;
 }
 
@@ -475,6 +732,7 @@ mq_create(PG_FUNCTION_ARGS)
 		nulls[4] = 'n';
 
 	MqBegin(&call, NULL, 0, true);
+	MqOwnerSettings(&call);
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = ObjectIdGetDatum(call.caller);
@@ -496,6 +754,22 @@ mq_create(PG_FUNCTION_ARGS)
 	created = (SPI_processed == 1);
 	if (created)
 		mq_create_tables(name, PG_GETARG_BOOL(6), PG_GETARG_INT32(2));
+	else
+	{
+		/*
+		 * The name is taken.  That is fine for a queue the caller may manage
+		 * (creating one's queue again is a no-op), but not for somebody
+		 * else's: an application that creates its queue if missing would
+		 * otherwise go on and use a queue another role owns.
+		 */
+		MqQueue    *queue = MqLookup(&call, name, true);
+
+		if (queue == NULL || !MqHasPrivilege(&call, queue, MQ_PRIV_MANAGE))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("queue \"%s\" already exists and belongs to another role", name),
+					 errhint("Choose another name, or ask the owner of the queue for the manage privilege.")));
+	}
 
 	MqEnd(&call);
 	PG_RETURN_BOOL(created);
@@ -534,7 +808,10 @@ mq_alter(PG_FUNCTION_ARGS)
 	/* the DDL below waits for waiting reads unless they end now */
 	if (unlogged != queue->unlogged ||
 		(!PG_ARGISNULL(2) && PG_GETARG_INT32(2) != queue->max_attempts))
+	{
+		MqOwnerSettings(&call);
 		MqWaitInterrupt(queue);
+	}
 
 	values[0] = CStringGetTextDatum(name);
 	nulls[0] = ' ';
@@ -590,6 +867,8 @@ mq_alter(PG_FUNCTION_ARGS)
 
 	/* every backend (this one included) rereads the options */
 	CacheInvalidateRelcacheByRelid(queue->relid);
+	/* the worker too: fewer attempts or a new retention may make work */
+	MqDueTouch(queue);
 	/* waiting readers reread them too: more attempts may make messages readable */
 	MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT);
 
@@ -618,7 +897,10 @@ mq_drop(PG_FUNCTION_ARGS)
 		dropped = (SPI_processed == 1);
 		/* DROP TABLE waits for waiting reads and statuses unless they end now */
 		if (dropped)
+		{
+			MqOwnerSettings(&call);
 			MqWaitInterrupt(queue);
+		}
 		if (dropped &&
 			SPI_execute_with_args("DELETE FROM mq.grant"
 								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",

@@ -147,6 +147,9 @@ mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now, bool all)
 									  i, &nulls[i]);
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	/* a call over every queue keeps no result of one */
+	if (SPI_tuptable != NULL)
+		SPI_freetuptable(SPI_tuptable);
 }
 
 /*

@@ -285,10 +285,11 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	},
 	/*
 	 * When the worker has something to do next: the first last lease to end
-	 * after $1, and the oldest retained ack.  Both are one index probe.
+	 * (one before $1 is one that EXPIRE skipped, locked), and the oldest
+	 * retained ack.  Both are one index probe.
 	 */
 	[MQ_STMT_WORKER_DUE] = {
-		"SELECT (SELECT visible_at FROM %1$s WHERE visible_at" GT "$1"
+		"SELECT (SELECT visible_at FROM %1$s WHERE $1 IS NOT NULL"
 		" AND attempt" GE "%4$s ORDER BY visible_at, msg_id LIMIT 1),"
 		" (SELECT acked_at FROM %3$s ORDER BY acked_at LIMIT 1)",
 		1, {TIMESTAMPTZOID}

@@ -30,10 +30,17 @@
  * the queue's name and the pass goes on with the next queue.
  *
  * Locks.  A worker holds, for its whole life, the worker lock of its
- * database: an ExclusiveLock on the object (pg_database, dboid, 1), which
- * pg_locks shows as an object lock on pg_database with objsubid 1.  A
- * second worker for the same database (from mq_worker_start, or left over
- * when a launcher restarted) fails to take it and exits at once.
+ * database: a session-level ExclusiveLock on an advisory lock tag of its
+ * own, (dboid, 0x6d71, 0, 0x6d71), which pg_locks shows as an advisory lock
+ * with objid 28017 and objsubid 28017.  A second worker for the same
+ * database (from mq_worker_start, or left over when a launcher restarted)
+ * fails to take it and exits at once.  It is an advisory tag because an
+ * aborted transaction releases the session locks of the ordinary lock
+ * method (ProcReleaseLocks), so any error of a pass would drop a lock on an
+ * object, while session advisory locks end only with pg_advisory_unlock_all
+ * (which the worker never runs) or the process.  SQL cannot take or release
+ * it: its last field is neither 1 nor 2, the values of pg_advisory_lock's
+ * two forms.
  *
  * A backend connected to a database blocks DROP DATABASE, CREATE DATABASE
  * ... TEMPLATE, ALTER DATABASE ... RENAME and SET TABLESPACE, which wait
@@ -43,7 +50,9 @@
  * session takes to connect.  So between passes, at least every second
  * (MQ_LEAVE_CHECK_MS), the worker asks for that RowExclusiveLock without
  * waiting; when it cannot have it, some command needs the database to
- * itself and the worker leaves.  The launcher starts a new worker once the
+ * itself and the worker leaves.  A pass checks the same between batches, so
+ * that a long backlog of dead letters does not hold such a command up.
+ * The launcher starts a new worker once the
  * lock is free (and the database still exists); a worker started by
  * mq_worker_start registers its successor, which waits at connection for
  * the command to finish.
@@ -70,6 +79,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -89,15 +99,42 @@ typedef struct MqWorkerQueue
 	Oid			relids[2];		/* live and retained tables, once known */
 } MqWorkerQueue;
 
+/*
+ * What a worker remembers of a queue from one pass to the next, to skip it
+ * while it is idle: the change counter of its slot (due.c) when it last
+ * looked, and when something it found there falls due.
+ */
+typedef struct MqWorkerState
+{
+	char		name[MQ_NAME_MAXLEN + 1];	/* hash key */
+	uint32		slot;
+	uint32		seen;
+	TimestampTz next_check;		/* DT_NOEND: nothing known to come */
+	Oid			relids[2];		/* live and retained tables, once known */
+	uint64		pass;			/* the last pass that listed it */
+} MqWorkerState;
+
+/*
+ * Queues looked at each pass whatever their state, in turn: the slow round
+ * that finds work the counters cannot announce (a prepared transaction's).
+ */
+#define MQ_WORKER_ROUND		2
+
 static MqWorkerArgs worker_args;
+static HTAB *worker_states = NULL;
+static uint64 worker_pass_count = 0;
+static int	worker_round_start = 0;
 static char worker_dbname[NAMEDATALEN];
 static bool worker_serving = false;
 static MemoryContext pass_cxt = NULL;
 
+/* the key of the worker lock, "mq" in ASCII (see above) */
+#define MQ_WORKER_LOCK_KEY	0x6d71
+
 static void
 mq_worker_locktag(LOCKTAG *tag, Oid dboid)
 {
-	SET_LOCKTAG_OBJECT(*tag, InvalidOid, DatabaseRelationId, dboid, 1);
+	SET_LOCKTAG_ADVISORY(*tag, dboid, MQ_WORKER_LOCK_KEY, 0, MQ_WORKER_LOCK_KEY);
 }
 
 /* Does some worker serve database dboid?  Takes no lock for long. */
@@ -207,6 +244,8 @@ mq_worker_queues(void)
 	MemoryContext oldcxt;
 	uint64		i;
 
+	/* pg_stat_activity's xact_start and query_start come from this */
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	/* the plans of queues dropped or altered since the last pass */
 	MqCachePrune();
@@ -263,7 +302,13 @@ mq_worker_next_due(MqQueue *queue, TimestampTz now, TimestampTz *next)
 
 	d = SPI_getbinval(tup, desc, 1, &isnull);
 	if (!isnull)
-		*next = Min(*next, DatumGetTimestampTz(d));
+	{
+		TimestampTz due = DatumGetTimestampTz(d);
+
+		/* one that is due already (its row was locked) waits for the next pass */
+		*next = Min(*next, due > now ? due :
+					TimestampTzPlusMilliseconds(now, mq_worker_naptime));
+	}
 
 	d = SPI_getbinval(tup, desc, 2, &isnull);
 	if (!isnull)
@@ -273,8 +318,8 @@ mq_worker_next_due(MqQueue *queue, TimestampTz now, TimestampTz *next)
 		if (queue->has_retention)
 			due = MqAddUsecs(due, queue->retention);
 		/* one that is due already waits for the next pass, not a busy loop */
-		if (due > now)
-			*next = Min(*next, due);
+		*next = Min(*next, due > now ? due :
+					TimestampTzPlusMilliseconds(now, mq_worker_naptime));
 	}
 }
 
@@ -291,6 +336,7 @@ mq_worker_queue_batch(MqWorkerQueue *wq, TimestampTz *next)
 	Oid			relid;
 	bool		more = false;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, wq->activity);
@@ -347,10 +393,12 @@ mq_worker_queue_batch(MqWorkerQueue *wq, TimestampTz *next)
 	return more;
 }
 
-static void
+/* Work on one queue; false if that failed. */
+static bool
 mq_worker_queue(MqWorkerQueue *wq, TimestampTz *next)
 {
 	ErrorContextCallback errcb;
+	bool		ok = true;
 
 	errcb.callback = mq_worker_errcontext;
 	errcb.arg = wq->name;
@@ -360,15 +408,21 @@ mq_worker_queue(MqWorkerQueue *wq, TimestampTz *next)
 	PG_TRY();
 	{
 		while (mq_worker_queue_batch(wq, next))
+		{
 			CHECK_FOR_INTERRUPTS();
+			if (MqDatabaseWanted(MyDatabaseId))
+				mq_worker_leave();
+		}
 	}
 	PG_CATCH();
 	{
 		mq_worker_recover();
+		ok = false;
 	}
 	PG_END_TRY();
 
 	error_context_stack = errcb.previous;
+	return ok;
 }
 
 /* One pass over every queue.  Returns when the next one is due. */
@@ -378,31 +432,79 @@ mq_worker_pass(TimestampTz start)
 	TimestampTz next = TimestampTzPlusMilliseconds(start, mq_worker_naptime);
 	List	   *queues;
 	ListCell   *lc;
+	int			nqueues;
+	int			i = 0;
+	HASH_SEQ_STATUS status;
+	MqWorkerState *st;
 
 	MemoryContextReset(pass_cxt);
+	worker_pass_count++;
 
 	queues = mq_worker_queues();
+	nqueues = list_length(queues);
 	foreach(lc, queues)
 	{
-		mq_worker_queue(lfirst(lc), &next);
-		CHECK_FOR_INTERRUPTS();
+		MqWorkerQueue *wq = lfirst(lc);
+		TimestampTz now = GetCurrentTimestamp();
+		bool		found;
+
+		st = hash_search(worker_states, wq->name, HASH_ENTER, &found);
+		if (!found)
+		{
+			st->slot = MqDueSlot(MyDatabaseId, wq->name);
+			st->relids[0] = st->relids[1] = InvalidOid;
+		}
+		st->pass = worker_pass_count;
+
+		/*
+		 * Look at a queue that is new, has something due, or had work made
+		 * since the last look (read the counter before the transaction that
+		 * looks); and at a few others in turn.
+		 */
+		if (!found || !MqDueAvailable() || now >= st->next_check ||
+			MqDueChanges(st->slot) != st->seen ||
+			(i - worker_round_start + nqueues) % nqueues < MQ_WORKER_ROUND)
+		{
+			TimestampTz qnext = DT_NOEND;
+
+			if (MqDueAvailable())
+				st->seen = MqDueChanges(st->slot);
+			if (!mq_worker_queue(wq, &qnext))
+				qnext = TimestampTzPlusMilliseconds(now, mq_worker_naptime);
+			st->next_check = qnext;
+			if (OidIsValid(wq->relids[0]))
+				memcpy(st->relids, wq->relids, sizeof(st->relids));
+			CHECK_FOR_INTERRUPTS();
+			if (MqDatabaseWanted(MyDatabaseId))
+				mq_worker_leave();
+		}
+		next = Min(next, st->next_check);
+		i++;
 	}
-	if (mq_vacuum_threshold >= 0)
+	if (nqueues > 0)
+		worker_round_start = (worker_round_start + MQ_WORKER_ROUND) % nqueues;
+
+	/* forget dropped queues; gather the tables to consider for vacuum */
 	{
 		List	   *relids = NIL;
 		MemoryContext oldcxt = MemoryContextSwitchTo(pass_cxt);
 
-		foreach(lc, queues)
+		hash_seq_init(&status, worker_states);
+		while ((st = hash_seq_search(&status)) != NULL)
 		{
-			MqWorkerQueue *wq = lfirst(lc);
-
-			if (OidIsValid(wq->relids[0]))
-				relids = lappend_oid(relids, wq->relids[0]);
-			if (OidIsValid(wq->relids[1]))
-				relids = lappend_oid(relids, wq->relids[1]);
+			if (st->pass != worker_pass_count)
+			{
+				hash_search(worker_states, st->name, HASH_REMOVE, NULL);
+				continue;
+			}
+			if (OidIsValid(st->relids[0]))
+				relids = lappend_oid(relids, st->relids[0]);
+			if (OidIsValid(st->relids[1]))
+				relids = lappend_oid(relids, st->relids[1]);
 		}
 		MemoryContextSwitchTo(oldcxt);
-		MqVacuumPass(relids);
+		if (mq_vacuum_threshold >= 0)
+			MqVacuumPass(relids);
 	}
 
 	pgstat_report_activity(STATE_IDLE, NULL);
@@ -500,6 +602,14 @@ MqWorkerMain(Datum main_arg)
 
 	pass_cxt = AllocSetContextCreate(TopMemoryContext, "mq worker pass",
 									 ALLOCSET_DEFAULT_SIZES);
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = MQ_NAME_MAXLEN + 1;
+		ctl.entrysize = sizeof(MqWorkerState);
+		worker_states = hash_create("mq worker queues", 64, &ctl,
+									HASH_ELEM | HASH_STRINGS);
+	}
 
 	mq_worker_loop();
 }
