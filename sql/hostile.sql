@@ -34,7 +34,7 @@ BEGIN
 			RETURN NEXT;
 		END LOOP;
 		what := 'sequence of ' || q;
-		EXECUTE format('SELECT last_value::text FROM mq.%I', 'q_' || q || '_msg_id_seq') INTO digest;
+		EXECUTE format('SELECT last_value::text FROM mq.%I', 'q_' || q || '$msg_id_seq') INTO digest;
 		RETURN NEXT;
 	END LOOP;
 END $$;

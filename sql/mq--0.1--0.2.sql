@@ -69,6 +69,43 @@ DROP FUNCTION mq_status(text, bigint);
 -- filter has passed it.
 ALTER VIEW mq_queues SET (security_barrier = true);
 
+-- The objects of queue tables other than the tables are named
+-- <kind>_<queue>$<what>: version 0.1 used "_", with which the objects of one
+-- queue could take the names of another's (the index q_c1_visible of queue
+-- c1 and the table of a queue named c1_visible).  Rename those of existing
+-- queues (a renamed primary key index renames its constraint).
+DO $$
+DECLARE
+	q text;
+	o record;
+BEGIN
+	FOR q IN SELECT queue_name FROM mq.queue LOOP
+		FOR o IN
+			SELECT c.oid, c.relname, k.kind, k.what
+			  FROM (VALUES ('q', 'visible'), ('q', 'exhausted'), ('q', 'pkey'),
+						   ('q', 'msg_id_seq'), ('d', 'pkey'), ('d', 'dead_at'),
+						   ('a', 'pkey'), ('a', 'acked_at')) AS k(kind, what)
+			  JOIN pg_catalog.pg_class c
+				ON c.relname OPERATOR(pg_catalog.=) (k.kind || '_' || q || '_' || k.what)
+			   AND c.relnamespace OPERATOR(pg_catalog.=) 'mq'::pg_catalog.regnamespace
+			 WHERE EXISTS (SELECT FROM pg_catalog.pg_index i
+							WHERE i.indexrelid OPERATOR(pg_catalog.=) c.oid
+							  AND i.indrelid OPERATOR(pg_catalog.=)
+								  pg_catalog.format('mq.%I', k.kind || '_' || q)::pg_catalog.regclass)
+				OR EXISTS (SELECT FROM pg_catalog.pg_depend d
+							WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+							  AND d.objid OPERATOR(pg_catalog.=) c.oid AND d.deptype OPERATOR(pg_catalog.=) 'i'
+							  AND d.refobjid OPERATOR(pg_catalog.=)
+								  pg_catalog.format('mq.%I', k.kind || '_' || q)::pg_catalog.regclass)
+		LOOP
+			EXECUTE pg_catalog.format('ALTER %s mq.%I RENAME TO %I',
+				CASE WHEN o.what = 'msg_id_seq' THEN 'SEQUENCE' ELSE 'INDEX' END,
+				o.relname, o.kind || '_' || q || '$' || o.what);
+		END LOOP;
+	END LOOP;
+END
+$$;
+
 -- (sections of later changes go above this line)
 
 DROP FUNCTION mq.replace_acl(pg_catalog.regprocedure, pg_catalog.regprocedure);

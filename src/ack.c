@@ -145,7 +145,7 @@ mq_nack(PG_FUNCTION_ARGS)
 														  1, &isnull));
 
 		now = GetCurrentTimestamp();
-		values[2] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+		values[2] = PG_ARGISNULL(3) ? (Datum) 0 : MqErrorArg(PG_GETARG_TEXT_PP(3));
 		nulls[2] = PG_ARGISNULL(3) ? 'n' : ' ';
 		if (attempt >= queue->max_attempts)
 			values[1] = TimestampTzGetDatum(now);

@@ -22,6 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "mq.h"
 
@@ -156,6 +157,12 @@ mq_change_grant(FunctionCallInfo fcinfo, bool grant)
 
 	MqArgNotNull(fcinfo, 1, "role");
 	priv = mq_privilege_from_arg(fcinfo, 2);
+	/* a revoke may clean up after a role that is gone, not a grant */
+	if (grant && !SearchSysCacheExists1(AUTHOID, PG_GETARG_DATUM(1)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", PG_GETARG_OID(1)),
+				 errhint("Grant to an existing role, by name.")));
 
 	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
 	values[0] = CStringGetTextDatum(name);

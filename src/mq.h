@@ -25,6 +25,8 @@
 #define MQ_MAX_QTY				10000
 /* most parameters of any statement in stmt.c */
 #define MQ_MAX_ARGS				6
+/* longest error kept by mq_nack, in bytes; longer ones are truncated */
+#define MQ_MAX_ERROR_LEN		8192
 /* largest max_attempts accepted by mq_create and mq_alter */
 #define MQ_MAX_ATTEMPTS			1000
 /* intervals above this (100 years) are rejected, which keeps arithmetic safe */
@@ -133,6 +135,7 @@ typedef struct MqCall
 	Oid			save_userid;
 	int			save_sec_context;
 	int			guc_nestlevel;	/* > 0 while MqOwnerSettings holds */
+	int			lookup_lock;	/* lock MqLookup takes on live tables */
 } MqCall;
 
 /* queue.c */
@@ -168,6 +171,8 @@ extern char *MqStmtSql(MqStmt stmt, const MqQueue *queue, int *nargs,
 					   const Oid **argtypes);
 extern char *MqTableName(char kind, const char *queue);
 extern char *MqExhaustedIndexSql(const char *queue, int32 max_attempts);
+extern const char *MqObjectName(char kind, const char *queue, const char *what,
+						  bool qualified);
 extern int	MqStmtFloorArg(MqStmt stmt);
 extern MqStmt MqStmtChoose(MqStmt stmt, Datum *values);
 
@@ -184,6 +189,7 @@ extern int32 MqArgQty(FunctionCallInfo fcinfo, int argno);
 extern int32 MqCheckMaxAttempts(int32 value);
 extern void MqCheckBody(Datum body, const char *what);
 extern void MqCheckHeaders(Datum headers);
+extern Datum MqErrorArg(text *error);
 extern TimestampTz MqAddUsecs(TimestampTz ts, int64 usecs);
 
 /*

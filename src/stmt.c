@@ -371,6 +371,24 @@ MqTableName(char kind, const char *queue)
 }
 
 /*
+ * The quoted name of one of the other objects of a queue's table kind:
+ * <kind>_<queue>$<what>, schema-qualified when qualified.  Queue names never
+ * contain "$", so the name splits back into its parts at the only "$" it
+ * holds, and no two queues' objects, nor an object and a table, share a
+ * name (as q_c1_visible, the index of c1 in version 0.1, and the table of a
+ * queue named c1_visible would).  Queues created by 0.1 got names with "_"
+ * instead; ALTER EXTENSION mq UPDATE renames them.
+ */
+const char *
+MqObjectName(char kind, const char *queue, const char *what, bool qualified)
+{
+	char	   *name = psprintf("%c_%s$%s", kind, queue, what);
+
+	return qualified ? quote_qualified_identifier(MQ_SCHEMA, name) :
+		quote_identifier(name);
+}
+
+/*
  * The partial index of a queue's exhausted messages (attempt >= max_attempts):
  * those on their last lease and those whose last lease ended.  It stays tiny
  * (only failing messages enter it, and only when leased for the last time),
@@ -382,6 +400,6 @@ char *
 MqExhaustedIndexSql(const char *queue, int32 max_attempts)
 {
 	return psprintf("CREATE INDEX %s ON %s (visible_at, msg_id) WHERE attempt" GE "%d",
-					quote_identifier(psprintf("q_%s_exhausted", queue)),
+					MqObjectName('q', queue, "exhausted", false),
 					MqTableName('q', queue), max_attempts);
 }

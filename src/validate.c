@@ -13,6 +13,7 @@
 #include "access/detoast.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -86,8 +87,14 @@ MqIntervalUsecs(Datum interval, const char *what, bool allow_zero)
 							(SECS_PER_YEAR / MONTHS_PER_YEAR) * USECS_PER_SEC, &usecs) ||
 		pg_mul_s64_overflow((int64) iv->day, USECS_PER_DAY, &part) ||
 		pg_add_s64_overflow(usecs, part, &usecs) ||
-		pg_add_s64_overflow(usecs, iv->time, &usecs) ||
-		usecs > MQ_MAX_INTERVAL_USECS)
+		pg_add_s64_overflow(usecs, iv->time, &usecs))
+	{
+		/* too large either way to add up exactly: its sign decides */
+		usecs = ((double) iv->month * (SECS_PER_YEAR / MONTHS_PER_YEAR) * USECS_PER_SEC +
+				 (double) iv->day * USECS_PER_DAY + (double) iv->time) < 0 ?
+			PG_INT64_MIN : PG_INT64_MAX;
+	}
+	if (usecs > MQ_MAX_INTERVAL_USECS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not exceed 100 years", what)));
@@ -140,6 +147,22 @@ MqCheckBody(Datum body, const char *what)
 				 errmsg("%s is too large", what),
 				 errdetail("The message is %zu bytes; mq.max_message_size is %d bytes.",
 						   size, mq_max_message_size)));
+}
+
+/*
+ * A nack's error, cut to MQ_MAX_ERROR_LEN bytes (at a character boundary):
+ * an error is a diagnostic, and a consumer that fails with a huge one should
+ * still get its message retried rather than an error of its own.
+ */
+Datum
+MqErrorArg(text *error)
+{
+	int			len = VARSIZE_ANY_EXHDR(error);
+
+	if (len <= MQ_MAX_ERROR_LEN)
+		return PointerGetDatum(error);
+	len = pg_mbcliplen(VARDATA_ANY(error), len, MQ_MAX_ERROR_LEN);
+	return PointerGetDatum(cstring_to_text_with_len(VARDATA_ANY(error), len));
 }
 
 /* Headers are NULL or a JSON object. */
