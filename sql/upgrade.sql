@@ -6,6 +6,18 @@ DROP EXTENSION mq CASCADE;
 CREATE EXTENSION mq VERSION '0.1';
 SELECT mq_create('c1'), mq_create('c2');
 SELECT mq_send('c1', '{"n": 1}') > 0 AS sent;
+-- the names the 0.1 library gave them
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT c.relname, c.relkind FROM pg_class c
+			  WHERE c.relnamespace = 'mq'::regnamespace AND c.relname LIKE '%$%' LOOP
+		EXECUTE format('ALTER %s mq.%I RENAME TO %I',
+					   CASE r.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'INDEX' END,
+					   r.relname, replace(r.relname, '$', '_'));
+	END LOOP;
+END $$;
 -- 0.1's names, which made these fail with 42P07
 SELECT relname FROM pg_class WHERE relnamespace = 'mq'::regnamespace
    AND relname LIKE '%c1%' ORDER BY 1;

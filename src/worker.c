@@ -262,6 +262,8 @@ mq_worker_queues(void)
 		worker_serving = true;
 	}
 
+	/* query_start advances every pass, busy or not */
+	pgstat_report_activity(STATE_RUNNING, "listing queues");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT queue_name FROM mq.queue ORDER BY queue_name",
