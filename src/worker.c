@@ -32,7 +32,7 @@
  * Locks.  A worker holds, for its whole life, the worker lock of its
  * database: a session-level ExclusiveLock on an advisory lock tag of its
  * own, (dboid, 0x6d71, 0, 0x6d71), which pg_locks shows as an advisory lock
- * with objid 28017 and objsubid 28017.  A second worker for the same
+ * with classid 28017, objid 0 and objsubid 28017.  A second worker for the same
  * database (from mq_worker_start, or left over when a launcher restarted)
  * fails to take it and exits at once.  It is an advisory tag because an
  * aborted transaction releases the session locks of the ordinary lock

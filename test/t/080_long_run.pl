@@ -86,7 +86,7 @@ for my $i (1 .. $samples)
 	my $size = $node->safe_psql('postgres', q(
 		SELECT pg_total_relation_size('mq.q_load') || ' ' ||
 		       pg_total_relation_size('mq.a_load') || ' ' ||
-		       (SELECT last_value FROM mq."q_load\$msg_id_seq")));
+		       (SELECT last_value FROM mq."q_load$msg_id_seq")));
 	push @sizes, [ split / /, $size ];
 	note sprintf("t=%3ds live table %6d kB, retained %6d kB, %7d messages sent",
 		time - $start, $sizes[-1][0] / 1024, $sizes[-1][1] / 1024, $sizes[-1][2]);
