@@ -266,8 +266,10 @@ SELECT ok(mq_send('tap_t', '{"from": "bob"}') > 0, 'bob, a member of team, sends
 SELECT results_eq($$SELECT body FROM mq_pop('tap_t')$$, $$VALUES ('{"from": "bob"}'::jsonb)$$,
 	'bob pops from tap_t');
 SELECT lives_ok($$SELECT mq_alter('tap_t', max_attempts => 4)$$, 'bob alters tap_t');
--- bob holds EXECUTE on mq_create through team, but the name is taken
-SELECT is(mq_create('tap_p'), false, 'bob: mq_create of alice''s queue returns false');
+-- bob holds EXECUTE on mq_create through team, but the name is alice's
+SELECT throws_ok($$SELECT mq_create('tap_p')$$, '42710',
+	'queue "tap_p" already exists and belongs to another role',
+	'bob: mq_create of alice''s queue fails with 42710');
 SELECT results_eq($$SELECT queue FROM mq_metrics() WHERE queue IN ('tap_p', 'tap_t')$$,
 	$$VALUES ('tap_t')$$,
 	'mq_metrics() lists the queues bob may read only');
