@@ -470,8 +470,11 @@ MqEnd(MqCall *call)
  * a caller's behalf (docs/security.md).  Each either decides where or how
  * the DDL creates what it creates, or which code the owner's session
  * reaches by name: event triggers run during the DDL as the owner, with
- * this session's settings.  "$user" is the extension owner at that point;
- * pg_temp, which is searched first for relations and types unless named,
+ * this session's settings.  No "$user": it would be a schema named after the
+ * extension owner, which a role allowed to create schemas could make.
+ * public stays, so that an event trigger's unqualified names find the
+ * administrator's tables there; pg_temp, which is searched first for
+ * relations and types unless named,
  * is named last, so that the caller's temporary tables never shadow the
  * owner's; functions and operators are never looked up there.
  */
@@ -481,7 +484,7 @@ static const struct
 	const char *value;
 }			mq_owner_settings[] =
 {
-	{"search_path", "pg_catalog, \"$user\", public, pg_temp"},
+	{"search_path", "pg_catalog, public, pg_temp"},
 	{"default_tablespace", ""},
 	{"temp_tablespaces", ""},
 	{"default_table_access_method", "heap"},
