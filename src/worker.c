@@ -80,6 +80,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -266,6 +267,35 @@ mq_worker_queues(void)
 	pgstat_report_activity(STATE_RUNNING, "listing queues");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * mq records no dependency on roles, so DROP ROLE of a grantee leaves
+	 * its grants behind; remove them, so that a role created later with the
+	 * same OID (after the OID counter wraps) inherits nothing.  Two small
+	 * catalogs; a write only when a role was dropped.
+	 */
+	if (SPI_execute("DELETE FROM mq.grant g WHERE NOT EXISTS (SELECT FROM"
+					" pg_catalog.pg_roles r WHERE r.oid OPERATOR(pg_catalog.=)"
+					" g.grantee::pg_catalog.oid) RETURNING queue_name",
+					false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not remove the grants of dropped roles");
+	if (SPI_processed > 0)
+	{
+		Oid			nspid = get_namespace_oid(MQ_SCHEMA, false);
+
+		ereport(LOG,
+				(errmsg("mq worker removed " UINT64_FORMAT " grant(s) of dropped roles in database \"%s\"",
+						SPI_processed, worker_dbname)));
+		/* backends reload those queues' grants, as after mq_revoke */
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1);
+			Oid			relid = get_relname_relid(psprintf("q_%s", name), nspid);
+
+			if (OidIsValid(relid))
+				CacheInvalidateRelcacheByRelid(relid);
+		}
+	}
 	if (SPI_execute("SELECT queue_name FROM mq.queue ORDER BY queue_name",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the catalog of queues");

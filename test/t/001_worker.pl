@@ -257,6 +257,18 @@ ok(defined wait_for('postgres', has_worker('copy'), 10),
 ok(defined wait_for('postgres', has_worker('postgres'), 10),
 	'and the template gets its worker back');
 
+# -- DROP ROLE of a grantee: the worker removes its grants
+$node->safe_psql('postgres', q(
+CREATE ROLE gone_role;
+SELECT mq_create('grants_q');
+SELECT mq_grant('grants_q', 'gone_role', 'read');
+DROP ROLE gone_role;
+));
+ok(defined wait_for('postgres',
+	"SELECT count(*) = 0 FROM mq.grant WHERE queue_name = 'grants_q'", 60),
+	'the worker removes the grants of a dropped role');
+ok($node->log_contains('removed 1 grant\(s\) of dropped roles'), 'and logs it');
+
 my @signals = (slurp_file($node->logfile) =~ /terminated by signal/g);
 is(scalar @signals, 1, 'no server process died but the one killed above');
 
