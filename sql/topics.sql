@@ -48,6 +48,16 @@ SELECT c.pattern, got.keys AS matched, got.keys = c.expected AS ok
 -- a key of 255 characters, and one word of 255, are accepted
 SELECT mq_publish('syntax', repeat('a.', 127) || 'a', '{}') AS copies_255;
 SELECT mq_publish('syntax', repeat('x', 255), '{}') AS copies_long_word;
+-- many "#" against a long key: the walk tries each (node, word) once, or
+-- this would not end
+SELECT mq_create('syn_deep');
+SELECT mq_bind('syn_deep', 'syntax', '#.#.#.#.#.#.#.#.#.#.#.#.b');
+SET statement_timeout = '20s';
+SELECT mq_publish('syntax', repeat('a.', 127) || 'a', '{}') AS copies_deep_no_match;
+SELECT mq_publish('syntax', repeat('a.', 127) || 'b', '{}') AS copies_deep_match;
+RESET statement_timeout;
+SELECT count(*) AS deep FROM mq_pop('syn_deep', 10);
+SELECT mq_drop('syn_deep');
 SELECT sum(n) AS popped FROM (SELECT count(*) AS n FROM syntax_cases c, mq_pop('syn_' || c.n, 100)) s;
 
 -- anything else is 22023, before anything is looked up
