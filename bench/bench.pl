@@ -816,7 +816,7 @@ sub write_results
 		} @cols), "\n";
 	}
 	close $fh;
-	chart(@syncs);
+	chart(@syncs) unless $ENV{BENCH_ONLY};
 	return $text;
 }
 
