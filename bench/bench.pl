@@ -574,6 +574,52 @@ sub setup
 	}
 }
 
+# Topics: a publish to a topic with 1,000 bindings of which one matches
+# (one copy, into queue bench) against a single mq_send to bench; and one
+# publish to a topic 10 queues are bound to against 10 mq_send in one
+# transaction.  Rates count messages enqueued (copies).
+sub setup_topics
+{
+	sql("SELECT mq_create_topic('bench_t')", "SELECT mq_create_topic('bench_f')",
+		"SELECT mq_bind('bench', 'bench_t', 'orders.created.*')",
+		# 999 bindings that do not match: exact words, "*" and "#"
+		"SELECT count(mq_bind(CASE WHEN i % 2 = 0 THEN 'bench2' ELSE 'bench3' END, 'bench_t',
+			(ARRAY['r' || i || '.#', '*.r' || i, 'r' || i || '.*.created'])[i % 3 + 1]))
+		   FROM generate_series(1, 999) i",
+		(map { ("SELECT mq_create('bench_f$_')", "SELECT mq_bind('bench_f$_', 'bench_f')") } 1 .. 10));
+	my $n = sql("SELECT count(*) FROM mq_bindings WHERE topic = 'bench_t'");
+	die "bench_t has $n bindings, not 1000\n" if $n != 1000;
+}
+
+sub topic_run
+{
+	my ($script, $per, $sync) = @_;
+	sql('TRUNCATE mq.q_bench, ' . join(', ', map { "mq.q_bench_f$_" } 1 .. 10));
+	sql('CHECKPOINT');
+	my $r = pgbench(sys => 'mq', script => $script, sync => $sync);
+	die "pgbench mq_$script stopped early\n" if $r->{dry};
+	return $r->{tps} * $per;
+}
+
+sub scen_topics
+{
+	my ($sync) = @_;
+	for my $round (1 .. $rounds)
+	{
+		for my $s (turns($round, 'publish1', 'send1'))
+		{
+			record('topic1000', $sync, $s eq 'publish1' ? 'mq' : 'ref', $round,
+				   topic_run($s, 1, $sync));
+		}
+		for my $s (turns($round, 'fanout10', 'send10'))
+		{
+			record('fanout10', $sync, $s eq 'fanout10' ? 'mq' : 'ref', $round,
+				   topic_run($s, 10, $sync));
+		}
+	}
+	sql('TRUNCATE mq.q_bench, ' . join(', ', map { "mq.q_bench_f$_" } 1 .. 10));
+}
+
 # ---- the table --------------------------------------------------------
 
 sub fmt_rate
@@ -676,6 +722,25 @@ sub build_table
 	}
 	for my $sync (@{$cfg->{syncs}})
 	{
+		if (my $x = $res{topic1000}{$sync})
+		{
+			my $m = ratio($x->{mq}, $x->{ref});
+			row(scenario => 'publish to 1 of 1,000 bindings', sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+				target => 'publish/send >= 0.8', measured => $m, met => ($m // 0) >= 0.8,
+				note => 'ref column: a single mq_send');
+		}
+		if (my $x = $res{fanout10}{$sync})
+		{
+			my $m = ratio($x->{mq}, $x->{ref});
+			row(scenario => 'fan-out: 1 publish to 10 queues', sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+				target => 'publish/10 sends (no target)', measured => $m,
+				note => 'ref column: 10 mq_send in one transaction; msg/s counts copies');
+		}
+	}
+	for my $sync ($ENV{BENCH_ONLY} ? () : @{$cfg->{syncs}})
+	{
 		my $l = $res{latency}{$sync};
 		row(scenario => 'send-commit -> waiting reader returns', sync => $sync,
 			target => 'p50 < 1 ms, p99 < 5 ms',
@@ -751,7 +816,7 @@ sub write_results
 		} @cols), "\n";
 	}
 	close $fh;
-	chart(@syncs);
+	chart(@syncs) unless $ENV{BENCH_ONLY};
 	return $text;
 }
 
@@ -813,6 +878,15 @@ GP
 
 say_progress("mode $mode: runs of $secs s, $rounds rounds");
 setup();
+setup_topics();
+# BENCH_ONLY=topics runs the topic scenarios alone
+if (($ENV{BENCH_ONLY} // '') eq 'topics')
+{
+	scen_topics($_) for @{$cfg->{syncs}};
+	build_table();
+	print "\n" . write_results();
+	exit 0;
+}
 setup_states();
 for my $sync (@{$cfg->{syncs}})
 {
@@ -820,6 +894,7 @@ for my $sync (@{$cfg->{syncs}})
 	scen_send('send100', 100, $sync);
 	scen_consume1($sync);
 	scen_consume100($sync);
+	scen_topics($sync);
 }
 reset_states();
 scen_backlog();

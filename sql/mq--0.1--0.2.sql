@@ -106,6 +106,87 @@ BEGIN
 END
 $$;
 
+-- Topics: publish once, deliver to every bound queue (docs/design.md, "Topics").
+-- A topic is a row of mq.queue of kind 'topic', with an owner and grants
+-- (mq.grant) like a queue, and no tables; its queue options are NULL.
+
+-- kinds (shared with streams)
+ALTER TABLE mq.queue ADD COLUMN kind text NOT NULL DEFAULT 'queue' CHECK (kind IN ('queue', 'stream', 'topic'));
+-- kinds (shared with streams)
+ALTER TABLE mq.queue ALTER COLUMN visibility_timeout DROP NOT NULL, ALTER COLUMN max_attempts DROP NOT NULL, ALTER COLUMN backoff_base DROP NOT NULL, ALTER COLUMN backoff_max DROP NOT NULL;
+
+-- A queue bound to a topic with a pattern.  Dropping either side removes
+-- the binding; the foreign keys also make a bind and a drop of either side
+-- serialise (src/topic.c).
+CREATE TABLE mq.binding (
+	queue_name			text COLLATE "C" NOT NULL
+						REFERENCES mq.queue (queue_name) ON DELETE CASCADE,
+	topic_name			text COLLATE "C" NOT NULL
+						REFERENCES mq.queue (queue_name) ON DELETE CASCADE,
+	pattern				text COLLATE "C" NOT NULL,
+	created_at			timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (topic_name, queue_name, pattern)
+);
+CREATE INDEX binding_queue_name ON mq.binding (queue_name);
+SELECT pg_catalog.pg_extension_config_dump('mq.binding', '');
+
+-- Each copy a publish enqueues carries its topic and routing key.
+ALTER TYPE mq_message ADD ATTRIBUTE topic text, ADD ATTRIBUTE routing_key text;
+
+-- The tables of existing queues gain them too (new queues have them from
+-- mq_create); the dead letters keep them.
+DO $$
+DECLARE
+	q record;
+BEGIN
+	FOR q IN SELECT queue_name FROM mq.queue
+			  WHERE kind OPERATOR(pg_catalog.=) 'queue' ORDER BY queue_name
+	LOOP
+		EXECUTE pg_catalog.format('ALTER TABLE mq.%I ADD COLUMN IF NOT EXISTS topic pg_catalog.text,'
+								  ' ADD COLUMN IF NOT EXISTS routing_key pg_catalog.text',
+								  'q_' OPERATOR(pg_catalog.||) q.queue_name);
+		EXECUTE pg_catalog.format('ALTER TABLE mq.%I ADD COLUMN IF NOT EXISTS topic pg_catalog.text,'
+								  ' ADD COLUMN IF NOT EXISTS routing_key pg_catalog.text',
+								  'd_' OPERATOR(pg_catalog.||) q.queue_name);
+	END LOOP;
+END
+$$;
+
+-- Creating topics is for the roles granted EXECUTE, as creating queues.
+CREATE FUNCTION mq_create_topic(topic text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_create_topic' LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION mq_create_topic(text) FROM PUBLIC;
+
+CREATE FUNCTION mq_bind(queue text, topic text, pattern text DEFAULT '#')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_bind' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_unbind(queue text, topic text, pattern text DEFAULT '#')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_unbind' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_publish(topic text, routing_key text, body jsonb,
+						   delay interval DEFAULT '0',
+						   headers jsonb DEFAULT NULL)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'mq_publish' LANGUAGE C VOLATILE;
+
+-- The bindings whose queue or topic the caller holds a privilege on.  A
+-- security barrier: the caller's own conditions run after this filter, so
+-- a leaky function in them sees no other row.
+CREATE VIEW mq_bindings WITH (security_barrier) AS
+	SELECT b.queue_name::text AS queue, b.topic_name::text AS topic,
+		   b.pattern::text AS pattern, b.created_at
+	  FROM mq.binding b
+	 WHERE EXISTS (SELECT FROM mq.queue q
+					WHERE q.queue_name OPERATOR(pg_catalog.=) ANY (ARRAY[b.queue_name, b.topic_name])
+					  AND (pg_catalog.pg_has_role(q.owner, 'USAGE')
+						   OR EXISTS (SELECT FROM mq.grant g
+									   WHERE g.queue_name OPERATOR(pg_catalog.=) q.queue_name
+										 AND pg_catalog.pg_has_role(g.grantee, 'USAGE'))));
+GRANT SELECT ON mq_bindings TO PUBLIC;
+
 -- (sections of later changes go above this line)
 
 DROP FUNCTION mq.replace_acl(pg_catalog.regprocedure, pg_catalog.regprocedure);

@@ -12,6 +12,10 @@
  * invalidation for the queue's live table, so every backend reloads them at
  * its next call after the change commits.
  *
+ * Topics (topic.c) hold the same privileges, in the same table: mq_grant
+ * and mq_revoke on a topic need manage on it and invalidate the backends'
+ * topic caches instead.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -75,7 +79,14 @@ mq_privilege_from_arg(FunctionCallInfo fcinfo, int argno)
 void
 MqLoadGrants(MqQueue *queue, MemoryContext cxt)
 {
-	Datum		arg = CStringGetTextDatum(queue->name);
+	MqLoadGrantsFor(queue->name, cxt, &queue->grants, &queue->ngrants);
+}
+
+/* The grants on a queue or topic, allocated in cxt (NULL if none). */
+void
+MqLoadGrantsFor(const char *name, MemoryContext cxt, MqGrant **grants, int *ngrants)
+{
+	Datum		arg = CStringGetTextDatum(name);
 	uint64		i;
 
 	if (load_grants_plan == NULL)
@@ -92,11 +103,11 @@ MqLoadGrants(MqQueue *queue, MemoryContext cxt)
 		load_grants_plan = plan;
 	}
 	if (MqExecuteLatest(load_grants_plan, &arg, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the grants of queue \"%s\"", queue->name);
+		elog(ERROR, "could not read the grants of \"%s\"", name);
 
-	queue->grants = SPI_processed == 0 ? NULL :
+	*grants = SPI_processed == 0 ? NULL :
 		MemoryContextAlloc(cxt, sizeof(MqGrant) * SPI_processed);
-	queue->ngrants = (int) SPI_processed;
+	*ngrants = (int) SPI_processed;
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -104,11 +115,26 @@ MqLoadGrants(MqQueue *queue, MemoryContext cxt)
 		bool		isnull;
 		char	   *priv = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
 
-		queue->grants[i].role = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		queue->grants[i].privilege = strcmp(priv, "send") == 0 ? MQ_PRIV_SEND :
+		(*grants)[i].role = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		(*grants)[i].privilege = strcmp(priv, "send") == 0 ? MQ_PRIV_SEND :
 			strcmp(priv, "read") == 0 ? MQ_PRIV_READ : MQ_PRIV_MANAGE;
 	}
 	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Raise 42501 for a call on the object name, which the function calls a
+ * kind ("queue", "topic"), whatever the object really is: a caller without
+ * privilege does not learn its kind.
+ */
+void
+MqPrivilegeDenied(const char *kind, const char *name, MqPrivilege priv)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for %s \"%s\"", kind, name),
+			 errdetail("The %s privilege is required.", MqPrivilegeName(priv)),
+			 errhint("The owner of the %s can grant it with mq_grant().", kind)));
 }
 
 /* Raise 42501 unless the caller holds priv (or one of a mask) on queue. */
@@ -116,25 +142,29 @@ void
 MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
 {
 	if (!MqHasPrivilege(call, queue, priv))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for queue \"%s\"", queue->name),
-				 errdetail("The %s privilege is required.", MqPrivilegeName(priv)),
-				 errhint("The owner of the queue can grant it with mq_grant().")));
+		MqPrivilegeDenied("queue", queue->name, priv);
 }
 
 /* Does the caller hold priv (or one of the privileges of a mask) on queue? */
 bool
 MqHasPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv)
 {
+	return MqHasPrivilegeOn(call, queue->owner, queue->grants, queue->ngrants, priv);
+}
+
+/* ... on an object with this owner and these grants */
+bool
+MqHasPrivilegeOn(MqCall *call, Oid owner, const MqGrant *grants, int ngrants,
+				 MqPrivilege priv)
+{
 	int			i;
 
-	if (superuser_arg(call->caller) || has_privs_of_role(call->caller, queue->owner))
+	if (superuser_arg(call->caller) || has_privs_of_role(call->caller, owner))
 		return true;
-	for (i = 0; i < queue->ngrants; i++)
+	for (i = 0; i < ngrants; i++)
 	{
-		if ((queue->grants[i].privilege & priv) != 0 &&
-			has_privs_of_role(call->caller, queue->grants[i].role))
+		if ((grants[i].privilege & priv) != 0 &&
+			has_privs_of_role(call->caller, grants[i].role))
 			return true;
 	}
 	return false;
@@ -164,7 +194,19 @@ mq_change_grant(FunctionCallInfo fcinfo, bool grant)
 				 errmsg("role with OID %u does not exist", PG_GETARG_OID(1)),
 				 errhint("Grant to an existing role, by name.")));
 
-	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+	MqBegin(&call, NULL, 0, true);
+	queue = MqLookup(&call, name, true);
+	if (queue != NULL)
+		MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
+	else
+	{
+		MqTopic    *topic = MqTopicLookup(&call, name);
+
+		if (topic == NULL)
+			MqLookup(&call, name, false);	/* raises 42704 */
+		if (!MqTopicHasPrivilege(&call, topic, MQ_PRIV_MANAGE))
+			MqPrivilegeDenied("topic", name, MQ_PRIV_MANAGE);
+	}
 	values[0] = CStringGetTextDatum(name);
 	values[1] = PG_GETARG_DATUM(1);
 	values[2] = CStringGetTextDatum(MqPrivilegeName(priv));
@@ -176,11 +218,14 @@ mq_change_grant(FunctionCallInfo fcinfo, bool grant)
 							  " AND grantee OPERATOR(pg_catalog.=) $2::pg_catalog.regrole"
 							  " AND privilege OPERATOR(pg_catalog.=) $3",
 							  3, argtypes, values, NULL, false, 0) < 0)
-		elog(ERROR, "could not change the grants of queue \"%s\"", name);
+		elog(ERROR, "could not change the grants of \"%s\"", name);
 	changed = (SPI_processed > 0);
 
 	/* every backend (this one included) reloads the grants */
-	CacheInvalidateRelcacheByRelid(queue->relid);
+	if (queue != NULL)
+		CacheInvalidateRelcacheByRelid(queue->relid);
+	else
+		MqTopicsChanged(call.nspid);
 	MqEnd(&call);
 	return changed;
 }

@@ -123,5 +123,6 @@ _PG_init(void)
 	MarkGUCPrefixReserved("mq");
 
 	MqCacheInit();
+	MqTopicCacheInit();
 	MqLauncherInit();
 }

@@ -60,6 +60,7 @@ typedef enum MqStmt
 {
 	MQ_STMT_SEND,
 	MQ_STMT_SEND_BATCH,
+	MQ_STMT_PUBLISH,
 	MQ_STMT_READ,
 	MQ_STMT_READ_DUE,
 	MQ_STMT_READ_ONE,
@@ -109,6 +110,7 @@ typedef struct MqQueue
 	int64		backoff_max;	/* microseconds */
 	bool		unlogged;
 	bool		notify;			/* NOTIFY "mq_<name>" when sends commit */
+	bool		has_topic;		/* its tables have topic and routing_key (0.2) */
 	int			ngrants;
 	MqGrant    *grants;			/* in the cache's memory context */
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
@@ -165,6 +167,21 @@ extern uint32 MqDueChanges(uint32 slot);
 /* acl.c */
 extern const char *MqPrivilegeName(MqPrivilege priv);
 extern void MqLoadGrants(MqQueue *queue, MemoryContext cxt);
+extern void MqLoadGrantsFor(const char *name, MemoryContext cxt,
+							MqGrant **grants, int *ngrants);
+extern bool MqHasPrivilegeOn(MqCall *call, Oid owner, const MqGrant *grants,
+							 int ngrants, MqPrivilege priv);
+extern void MqPrivilegeDenied(const char *kind, const char *name, MqPrivilege priv);
+
+/* topic.c */
+typedef struct MqTopic MqTopic;
+extern void MqTopicCacheInit(void);
+extern MqTopic *MqTopicLookup(MqCall *call, const char *name);
+extern bool MqTopicHasPrivilege(MqCall *call, MqTopic *topic, MqPrivilege priv);
+extern void MqTopicNotQueue(MqCall *call, const char *name, MqPrivilege priv);
+extern bool MqTopicDrop(MqCall *call, const char *name);
+extern void MqTopicsChanged(Oid nspid);
+extern Oid	MqBindingRelid(Oid nspid);
 
 /* stmt.c */
 extern char *MqStmtSql(MqStmt stmt, const MqQueue *queue, int *nargs,
@@ -182,7 +199,9 @@ extern void MqFloorAdvance(MqQueue *queue);
 
 /* validate.c */
 extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);
+extern char *MqArgName(FunctionCallInfo fcinfo, int argno, const char *kind);
 extern void MqCheckQueueName(const char *name);
+extern void MqCheckName(const char *name, const char *kind);
 extern void MqArgNotNull(FunctionCallInfo fcinfo, int argno, const char *what);
 extern int64 MqIntervalUsecs(Datum interval, const char *what, bool allow_zero);
 extern int32 MqArgQty(FunctionCallInfo fcinfo, int argno);

@@ -32,6 +32,12 @@
  * (a row lock that serialises concurrent drops and alters of one queue) and
  * then drops the tables, which waits for transactions that are using them.
  *
+ * Topics (topic.c) share the catalog and its namespace but have no tables:
+ * a queue function given a topic's name fails with 42809 once the caller's
+ * privilege on it has been checked (MqBegin), and mq_drop drops topics too.
+ * Dropping a queue or topic removes its bindings (the foreign keys of
+ * mq.binding cascade) and invalidates the backends' topic caches.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -369,13 +375,20 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 
 	if (name == NULL)
 		return NULL;
-	call->queue = MqLookup(call, name, missing_ok);
+	call->queue = MqLookup(call, name, true);
 	if (call->queue != NULL)
 	{
 		/* a nested call must not evict it */
 		call->queue->pins++;
 		cache_pins++;
 		MqCheckPrivilege(call, call->queue, priv);
+	}
+	else
+	{
+		/* a topic of that name: 42501 or 42809 */
+		MqTopicNotQueue(call, name, priv);
+		if (!missing_ok)
+			MqLookup(call, name, false);	/* raises 42704 */
 	}
 	return call->queue;
 }
@@ -432,6 +445,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			mq_free_plans(entry);
 			MqFloorReset(entry);
 			entry->relid = relid;
+			entry->has_topic = get_attnum(relid, "topic") != InvalidAttrNumber;
 			if (mq_load_queue(entry))
 			{
 				MqLoadGrants(entry, queue_cache_cxt);
@@ -693,9 +707,12 @@ mq_check_backoff(int64 base, int64 max)
 }
 
 static void
-mq_create_tables(const char *name, bool unlogged, int32 max_attempts)
+mq_create_tables(const char *name, bool unlogged, int32 max_attempts, Oid nspid)
 {
 	const char *persistence = unlogged ? "UNLOGGED" : "";
+	/* a database still on 0.1 has no topics */
+	const char *topic_cols = OidIsValid(MqBindingRelid(nspid)) ?
+		", topic pg_catalog.text, routing_key pg_catalog.text" : "";
 	char	   *sql;
 
 	sql = psprintf("CREATE %1$s TABLE %2$s ("
@@ -707,7 +724,7 @@ mq_create_tables(const char *name, bool unlogged, int32 max_attempts)
 				   " lease_expires_at pg_catalog.timestamptz,"
 				   " body pg_catalog.jsonb NOT NULL,"
 				   " headers pg_catalog.jsonb,"
-				   " last_error pg_catalog.text)"
+				   " last_error pg_catalog.text%12$s)"
 				   " WITH (autovacuum_vacuum_scale_factor = 0.01,"
 				   " autovacuum_vacuum_insert_scale_factor = 0.01);"
 				   "CREATE INDEX %3$s ON %2$s (visible_at, msg_id);"
@@ -719,7 +736,7 @@ mq_create_tables(const char *name, bool unlogged, int32 max_attempts)
 				   " reason pg_catalog.text NOT NULL,"
 				   " last_error pg_catalog.text,"
 				   " body pg_catalog.jsonb NOT NULL,"
-				   " headers pg_catalog.jsonb);"
+				   " headers pg_catalog.jsonb%12$s);"
 				   "CREATE INDEX %5$s ON %4$s (dead_at, msg_id);"
 				   "CREATE %1$s TABLE %6$s ("
 				   " msg_id pg_catalog.int8 CONSTRAINT %11$s PRIMARY KEY,"
@@ -738,7 +755,8 @@ mq_create_tables(const char *name, bool unlogged, int32 max_attempts)
 				   MqObjectName('q', name, "msg_id_seq", true),
 				   MqObjectName('q', name, "pkey", false),
 				   MqObjectName('d', name, "pkey", false),
-				   MqObjectName('a', name, "pkey", false));
+				   MqObjectName('a', name, "pkey", false),
+				   topic_cols);
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY ||
 		SPI_execute(MqExhaustedIndexSql(name, max_attempts), false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the tables of queue \"%s\"", name);
@@ -793,7 +811,12 @@ mq_create(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not insert into the catalog of queues");
 	created = (SPI_processed == 1);
 	if (created)
-		mq_create_tables(name, PG_GETARG_BOOL(6), PG_GETARG_INT32(2));
+		mq_create_tables(name, PG_GETARG_BOOL(6), PG_GETARG_INT32(2), call.nspid);
+	else if (MqTopicLookup(&call, name) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("name \"%s\" is already taken", name),
+				 errhint("Queues, streams and topics share one namespace.")));
 	else
 	{
 		/*
@@ -944,9 +967,13 @@ mq_drop(PG_FUNCTION_ARGS)
 	Datum		arg = CStringGetTextDatum(name);
 	bool		dropped = false;
 
-	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, true);
-	if (queue != NULL)
+	MqBegin(&call, NULL, 0, true);
+	queue = MqLookup(&call, name, true);
+	if (queue == NULL)
+		dropped = MqTopicDrop(&call, name);
+	else
 	{
+		MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
 		if (SPI_execute_with_args("DELETE FROM mq.queue"
 								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 								  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
@@ -970,6 +997,9 @@ mq_drop(PG_FUNCTION_ARGS)
 								 MqTableName('a', name)),
 						false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not drop the tables of queue \"%s\"", name);
+		/* its bindings went with the catalog row */
+		if (dropped)
+			MqTopicsChanged(call.nspid);
 	}
 	MqEnd(&call);
 	PG_RETURN_BOOL(dropped);

@@ -12,7 +12,11 @@
  * worker's statements name it so that the planner can use the partial index
  * of exhausted messages, whose predicate holds the same literal (a cached
  * entry is dropped, and its plans with it, when mq_alter changes the
- * option).  All other values are parameters.
+ * option).  %5$s is ", topic, routing_key" where the queue's tables have
+ * those columns (every queue once the database is on 0.2) and nothing on a
+ * queue still shaped as in 0.1: reads and pops return them as the last
+ * columns of mq_message, and dead-lettering and redrive carry them along.
+ * All other values are parameters.
  *
  * Reads walk the index on (visible_at, msg_id) from the queue's scan floor
  * (floor.c) up to "now", so only messages that are visible are touched,
@@ -75,19 +79,19 @@
 	"WITH c AS (" READABLE("$4", "$5") "), " \
 	"m AS (DELETE FROM %1$s WHERE " LEASED_BY_C \
 	" RETURNING msg_id, attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
-	" enqueued_at, body, headers)" \
+	" enqueued_at, body, headers%5$s)" \
 	retain \
 	" SELECT m.msg_id, m.attempt, m.enqueued_at, NULL::pg_catalog.timestamptz," \
-	" m.body, m.headers" IN_READ_ORDER("m")
+	" m.body, m.headers%5$s" IN_READ_ORDER("m")
 
 /* the same for one message */
 #define POP_ONE_SQL(retain) \
 	"WITH m AS (DELETE FROM %1$s WHERE msg_id" EQ FIRST_READABLE("$4", "$5") \
 	" RETURNING msg_id, attempt OPERATOR(pg_catalog.+) 1 AS attempt," \
-	" enqueued_at, body, headers)" \
+	" enqueued_at, body, headers%5$s)" \
 	retain \
 	" SELECT m.msg_id, m.attempt, m.enqueued_at, NULL::pg_catalog.timestamptz," \
-	" m.body, m.headers FROM m"
+	" m.body, m.headers%5$s FROM m"
 
 #define RETAIN_POPPED \
 	", r AS (INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at)" \
@@ -115,13 +119,19 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		" ORDER BY b.n RETURNING msg_id",
 		4, {TIMESTAMPTZOID, JSONBARRAYOID, JSONBOID, TIMESTAMPTZOID}
 	},
+	/* a copy published to a topic (topic.c): SEND with $5 topic, $6 routing_key */
+	[MQ_STMT_PUBLISH] = {
+		"INSERT INTO %1$s (visible_at, enqueued_at, body, headers, topic, routing_key)"
+		" VALUES ($1, $4, $2, $3, $5, $6)",
+		6, {TIMESTAMPTZOID, JSONBOID, JSONBOID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
+	},
 	[MQ_STMT_READ] = {
 		"WITH c AS (" READABLE("$5", "$6") "), "
 		"u AS (UPDATE %1$s SET attempt = attempt OPERATOR(pg_catalog.+) 1,"
 		" visible_at = $4, lease_expires_at = $4 WHERE " LEASED_BY_C
-		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers)"
+		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers%5$s)"
 		" SELECT u.msg_id, u.attempt, u.enqueued_at, u.lease_expires_at, u.body,"
-		" u.headers" IN_READ_ORDER("u"),
+		" u.headers%5$s" IN_READ_ORDER("u"),
 		6, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID},
 		true, MQ_STMT_READ_ONE
 	},
@@ -129,7 +139,7 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		"UPDATE %1$s SET attempt = attempt OPERATOR(pg_catalog.+) 1,"
 		" visible_at = $4, lease_expires_at = $4"
 		" WHERE msg_id" EQ FIRST_READABLE("$5", "$6")
-		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers",
+		" RETURNING msg_id, attempt, enqueued_at, lease_expires_at, body, headers%5$s",
 		6, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID},
 		true
 	},
@@ -196,11 +206,11 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	},
 	[MQ_STMT_NACK_DEAD] = {
 		"WITH m AS (DELETE FROM %1$s WHERE msg_id" EQ "$1"
-		" RETURNING msg_id, attempt, enqueued_at, last_error, body, headers)"
+		" RETURNING msg_id, attempt, enqueued_at, last_error, body, headers%5$s)"
 		" INSERT INTO %2$s (msg_id, attempt, enqueued_at, dead_at, reason,"
-		" last_error, body, headers)"
+		" last_error, body, headers%5$s)"
 		" SELECT msg_id, attempt, enqueued_at, $2, 'nack',"
-		" COALESCE($3, last_error), body, headers FROM m",
+		" COALESCE($3, last_error), body, headers%5$s FROM m",
 		3, {INT8OID, TIMESTAMPTZOID, TEXTOID}
 	},
 	[MQ_STMT_EXTEND] = {
@@ -218,10 +228,10 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		"WITH m AS (DELETE FROM %2$s WHERE msg_id" EQ "ANY (ARRAY("
 		"SELECT msg_id FROM %2$s WHERE ($1 IS NULL OR msg_id" EQ "ANY ($1))"
 		" ORDER BY dead_at, msg_id LIMIT $2))"
-		" RETURNING msg_id, enqueued_at, body, headers, last_error)"
+		" RETURNING msg_id, enqueued_at, body, headers, last_error%5$s)"
 		" INSERT INTO %1$s (msg_id, visible_at, attempt, enqueued_at, body,"
-		" headers, last_error)"
-		" SELECT msg_id, $3, 0, enqueued_at, body, headers, last_error FROM m",
+		" headers, last_error%5$s)"
+		" SELECT msg_id, $3, 0, enqueued_at, body, headers, last_error%5$s FROM m",
 		3, {INT8ARRAYOID, INT8OID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_STATUS] = {
@@ -269,11 +279,11 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		"SELECT msg_id FROM %1$s WHERE visible_at" LE "$1 AND attempt" GE "%4$s"
 		" ORDER BY visible_at, msg_id LIMIT $2 FOR UPDATE SKIP LOCKED))"
 		" AND visible_at" LE "$1 AND attempt" GE "%4$s"
-		" RETURNING msg_id, attempt, enqueued_at, last_error, body, headers)"
+		" RETURNING msg_id, attempt, enqueued_at, last_error, body, headers%5$s)"
 		" INSERT INTO %2$s (msg_id, attempt, enqueued_at, dead_at, reason,"
-		" last_error, body, headers)"
+		" last_error, body, headers%5$s)"
 		" SELECT msg_id, attempt, enqueued_at, $1, 'max_attempts', last_error,"
-		" body, headers FROM m",
+		" body, headers%5$s FROM m",
 		2, {TIMESTAMPTZOID, INT4OID}
 	},
 	/* forget acked messages retained since before $1, oldest first */
@@ -350,6 +360,12 @@ MqStmtSql(MqStmt stmt, const MqQueue *queue, int *nargs, const Oid **argtypes)
 		else if (strncmp(p, "%4$s", 4) == 0)
 		{
 			appendStringInfo(&buf, "%d", queue->max_attempts);
+			p += 4;
+		}
+		else if (strncmp(p, "%5$s", 4) == 0)
+		{
+			if (queue->has_topic)
+				appendStringInfoString(&buf, ", topic, routing_key");
 			p += 4;
 		}
 		else

@@ -23,10 +23,11 @@
 /*
  * A queue name is 1 to MQ_NAME_MAXLEN characters of ASCII letters, digits,
  * '_' and '-'.  Names are case-sensitive.  Since the name becomes part of
- * table names, nothing else may pass.
+ * table names, nothing else may pass.  Topics share the namespace and its
+ * rules; kind names the argument in the error.
  */
 void
-MqCheckQueueName(const char *name)
+MqCheckName(const char *name, const char *kind)
 {
 	size_t		len = strlen(name);
 	const char *p;
@@ -34,9 +35,9 @@ MqCheckQueueName(const char *name)
 	if (len == 0 || len > MQ_NAME_MAXLEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid queue name"),
-				 errdetail("A queue name must be 1 to %d characters long.",
-						   MQ_NAME_MAXLEN)));
+				 errmsg("invalid %s name", kind),
+				 errdetail("A %s name must be 1 to %d characters long.",
+						   kind, MQ_NAME_MAXLEN)));
 
 	for (p = name; *p; p++)
 	{
@@ -44,21 +45,35 @@ MqCheckQueueName(const char *name)
 			  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid queue name"),
-					 errdetail("A queue name may contain only ASCII letters, digits, \"_\" and \"-\".")));
+					 errmsg("invalid %s name", kind),
+					 errdetail("A %s name may contain only ASCII letters, digits, \"_\" and \"-\".",
+							   kind)));
 	}
+}
+
+void
+MqCheckQueueName(const char *name)
+{
+	MqCheckName(name, "queue");
+}
+
+/* Fetch and check the name argument of an object of a kind ("topic"). */
+char *
+MqArgName(FunctionCallInfo fcinfo, int argno, const char *kind)
+{
+	char	   *name;
+
+	MqArgNotNull(fcinfo, argno, kind);
+	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	MqCheckName(name, kind);
+	return name;
 }
 
 /* Fetch and check the queue name argument. */
 char *
 MqArgQueueName(FunctionCallInfo fcinfo, int argno)
 {
-	char	   *name;
-
-	MqArgNotNull(fcinfo, argno, "queue");
-	name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	MqCheckQueueName(name);
-	return name;
+	return MqArgName(fcinfo, argno, "queue");
 }
 
 void

@@ -229,7 +229,8 @@ SELECT results_eq(
 	$$VALUES ('msg_id', 'bigint'), ('attempt', 'integer'),
 			 ('enqueued_at', 'timestamp with time zone'),
 			 ('lease_expires_at', 'timestamp with time zone'),
-			 ('body', 'jsonb'), ('headers', 'jsonb')$$,
+			 ('body', 'jsonb'), ('headers', 'jsonb'),
+			 ('topic', 'text'), ('routing_key', 'text')$$,
 	'mq_message columns, in order, with their types');
 
 --

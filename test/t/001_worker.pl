@@ -109,6 +109,22 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM mq_read('poison')"), '0',
 $latency = dead_letter_latency('app2', 'poison');
 ok(defined $latency && $latency < 2, 'the same in the second database');
 
+# -- a published copy dead-lettered by the worker keeps its topic and key
+
+$node->safe_psql('postgres', q{
+	SELECT mq_create('poison_copies', visibility_timeout => '300 ms', max_attempts => 1);
+	SELECT mq_create_topic('poison_t');
+	SELECT mq_bind('poison_copies', 'poison_t');
+	SELECT mq_publish('poison_t', 'eu.order.created', '{"n": 1}');
+	SELECT count(*) FROM mq_read('poison_copies');
+});
+ok(defined wait_for('postgres',
+	"SELECT count(*) = 1 FROM mq_dead('poison_copies') WHERE reason = 'max_attempts'", 10),
+	'the worker dead-letters an expired published copy');
+is($node->safe_psql('postgres',
+	"SELECT mq_redrive('poison_copies'); SELECT topic, routing_key FROM mq_pop('poison_copies')"),
+	"1\npoison_t|eu.order.created", 'its dead letter kept the topic and routing key');
+
 # -- an ack that commits first wins
 
 $node->safe_psql('postgres',

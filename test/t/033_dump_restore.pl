@@ -5,8 +5,9 @@
 # dumped and restored into another database.  Everything must come back:
 # options, owners, grants, the EXECUTE grant on mq_create, every row of every
 # queue table with its attempt, lease, visibility, last error, reason and
-# result, and each queue's msg_id sequence position.  The restored queues
-# must work: leases still held, grants still in force.
+# result, and each queue's msg_id sequence position, and a topic with its
+# grants and bindings.  The restored queues must work: leases still held,
+# grants still in force, publishes routed by the restored bindings.
 #
 # Then DROP EXTENSION: it fails while queues exist; CASCADE removes them
 # all; after mq_drop of every queue a plain DROP EXTENSION works.
@@ -55,6 +56,7 @@ $node->safe_psql(
 	GRANT EXECUTE ON FUNCTION
 		mq_create
 		TO alice;
+	GRANT EXECUTE ON FUNCTION mq_create_topic TO alice;
 });
 
 # alice's queues, one message per state.  Each message is sent and dealt
@@ -69,6 +71,10 @@ as('alice', 'src', q{
 	SELECT mq_grant('orders', 'bob', 'read');
 	SELECT mq_grant('orders', 'carol', 'send');
 	SELECT mq_grant('billing-events', 'bob', 'manage');
+	SELECT mq_create_topic('events');
+	SELECT mq_grant('events', 'carol', 'send');
+	SELECT mq_bind('billing-events', 'events', 'billing.#');
+	SELECT mq_bind('scratch', 'events', '#');
 });
 
 sub enqueue
@@ -140,6 +146,7 @@ sub snapshot
 		$db, q{
 		SELECT * FROM mq_queues ORDER BY queue;
 		SELECT * FROM mq.grant ORDER BY 1, 2, 3;
+		SELECT * FROM mq_bindings ORDER BY 1, 2, 3;
 		SELECT has_function_privilege('alice', p.oid, 'EXECUTE')
 		  FROM pg_proc p WHERE p.proname = 'mq_create';
 		SELECT c.relname, c.relkind, c.relpersistence, c.relowner::regrole,
@@ -228,13 +235,16 @@ is(as('alice', 'dst', qq{SELECT mq_redrive('orders', ARRAY[$id{dead}])}),
 is( as('alice', 'dst',
 		q{SELECT mq_create('fresh')}),
 	't', 'alice may still create queues');
+like($before, qr/billing-events\|events\|billing\.#/, 'the snapshot holds the bindings');
+is(as('carol', 'dst', q{SELECT mq_publish('events', 'billing.paid', '{}')}),
+	'2', 'carol (granted send on the topic) publishes through the restored bindings');
 
 # DROP EXTENSION
 my $err = fails('postgres', 'dst', 'DROP EXTENSION mq');
 like($err, qr/2BP01.*cannot drop extension mq because other objects depend on it/s,
 	'DROP EXTENSION fails while queues exist');
 is($node->safe_psql('dst', 'SELECT count(*) FROM mq_queues'),
-	'4', 'and changes nothing');
+	'5', 'and changes nothing');
 
 $node->safe_psql('src', 'DROP EXTENSION mq CASCADE');
 is( $node->safe_psql(
@@ -250,7 +260,7 @@ is($node->safe_psql('src', 'SELECT count(*) FROM mq_queues'),
 
 is( $node->safe_psql(
 		'dst', q{SELECT bool_and(mq_drop(queue)) FROM mq_queues}),
-	't', 'mq_drop drops every queue');
+	't', 'mq_drop drops every queue and topic');
 $node->safe_psql('dst', 'DROP EXTENSION mq');
 is($node->safe_psql('dst', q{SELECT count(*) FROM pg_namespace WHERE nspname = 'mq'}),
 	'0', 'then a plain DROP EXTENSION works');
