@@ -618,7 +618,10 @@ mq_drop(PG_FUNCTION_ARGS)
 		dropped = (SPI_processed == 1);
 		/* DROP TABLE waits for waiting reads and statuses unless they end now */
 		if (dropped)
+		{
 			MqWaitInterrupt(queue);
+			MqStatsDropped(queue);
+		}
 		if (dropped &&
 			SPI_execute_with_args("DELETE FROM mq.grant"
 								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
