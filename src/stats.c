@@ -117,6 +117,7 @@ typedef struct MqStatsEntry
 typedef struct MqStatsLease
 {
 	char		name[MQ_NAME_MAXLEN + 1];	/* "" when unused */
+	Oid			relid;			/* the queue's live table */
 	TimestampTz since;			/* first read of the current run of leases */
 	TimestampTz until;			/* latest lease end */
 	int64		leased;			/* read, not yet acked or nacked by us */
@@ -603,6 +604,12 @@ mq_backend_leases(MqStatsPending *p, TimestampTz now)
 	{
 		l = oldest;
 		strlcpy(l->name, p->name, sizeof(l->name));
+		l->relid = InvalidOid;
+	}
+	if (l != NULL && l->relid != p->relid)
+	{
+		/* a queue of the same name dropped and created again */
+		l->relid = p->relid;
 		l->leased = 0;
 		l->until = 0;
 	}
@@ -1108,7 +1115,8 @@ mq_consumers_rows(PG_FUNCTION_ARGS)
 				name = l->name;
 			}
 			queue = MqLookup(&call, name, true);
-			if (queue == NULL || !MqMayMonitor(&call, queue))
+			if (queue == NULL || !MqMayMonitor(&call, queue) ||
+				(j >= 0 && b->leases[j].relid != queue->relid))
 				continue;
 			values[0] = CStringGetTextDatum(name);
 			values[1] = Int32GetDatum(b->pid);
