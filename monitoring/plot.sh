@@ -7,7 +7,7 @@
 set -euo pipefail
 out=${1:-docs/monitoring.png}
 work=$(mktemp -d /tmp/mq-plot.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 psql -qX -c "CREATE EXTENSION IF NOT EXISTS mq" -c "SELECT mq_drop('plot_demo')" \
 	-c "SELECT mq_create('plot_demo')" >/dev/null
