@@ -43,7 +43,10 @@
  * the LWLock can update the same entry.  A committing transaction takes the
  * LWLock once per queue it changed, in shared mode unless the queue has no
  * entry yet; when the table is full, the entry changed least recently is
- * evicted to make room.  A backend slot is written only by its own
+ * evicted to make room.  A backend remembers the entries it used last and,
+ * holding the LWLock, checks that such an entry still has its key before it
+ * uses it without a hash lookup (elements of a shared hash table are reused,
+ * never freed, and keys change only under the exclusive lock).  A backend slot is written only by its own
  * backend, under the slot's spinlock, and read by others under the same
  * spinlock; a slot whose pid is no longer the pid of its PGPROC is ignored.
  *
@@ -171,11 +174,29 @@ static HTAB *stats_hash = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-static MemoryContext pending_cxt = NULL;
+/*
+ * The records of the current transaction: pending[0 .. npending - 1].  The
+ * records (and the array) are kept for the next transaction, up to nalloc,
+ * so that a transaction allocates nothing; the latency samples are in
+ * pending_cxt, reset after a transaction that took any.
+ */
 static MqStatsPending **pending = NULL;
 static int	npending = 0;
+static int	nalloc = 0;
 static int	maxpending = 0;
 static MqStatsPending *last_pending = NULL;
+static MemoryContext pending_cxt = NULL;
+static bool samples_taken = false;
+
+/*
+ * The shared entries this backend used last, so that a commit need not
+ * hash the key.  Elements of a shared hash table are never freed, only
+ * reused, so a cached pointer always points at an entry; it is ours if its
+ * key is still our key, which cannot change while we hold the LWLock.
+ */
+#define MQ_ENTRY_CACHE		8
+static MqStatsEntry *entry_cache[MQ_ENTRY_CACHE];
+static int	entry_cache_next = 0;
 
 static Size
 mq_stats_shmem_size(void)
@@ -279,23 +300,25 @@ mq_pending(MqQueue *queue)
 			return last_pending = p;
 	}
 
-	if (pending_cxt == NULL)
-		pending_cxt = AllocSetContextCreate(TopMemoryContext, "mq stats pending",
-											ALLOCSET_SMALL_SIZES);
-	if (npending == maxpending)
+	if (npending == nalloc)
 	{
-		int			newmax = Max(8, maxpending * 2);
+		if (nalloc == maxpending)
+		{
+			int			newmax = Max(8, maxpending * 2);
 
-		pending = pending == NULL ?
-			MemoryContextAlloc(pending_cxt, newmax * sizeof(MqStatsPending *)) :
-			repalloc(pending, newmax * sizeof(MqStatsPending *));
-		maxpending = newmax;
+			pending = pending == NULL ?
+				MemoryContextAlloc(TopMemoryContext, newmax * sizeof(MqStatsPending *)) :
+				repalloc(pending, newmax * sizeof(MqStatsPending *));
+			maxpending = newmax;
+		}
+		pending[nalloc++] = MemoryContextAlloc(TopMemoryContext, sizeof(MqStatsPending));
 	}
-	p = MemoryContextAllocZero(pending_cxt, sizeof(MqStatsPending));
+	p = pending[npending];
+	memset(p, 0, sizeof(MqStatsPending));
 	strlcpy(p->name, queue->name, sizeof(p->name));
 	p->relid = queue->relid;
 	p->level = level;
-	pending[npending++] = p;
+	npending++;
 	return last_pending = p;
 }
 
@@ -306,6 +329,10 @@ mq_pending_push(TimestampTz **arr, int *n, int *max, TimestampTz value)
 	{
 		int			newmax = Max(16, *max * 2);
 
+		if (pending_cxt == NULL)
+			pending_cxt = AllocSetContextCreate(TopMemoryContext, "mq stats samples",
+												ALLOCSET_SMALL_SIZES);
+		samples_taken = true;
 		*arr = *arr == NULL ?
 			MemoryContextAlloc(pending_cxt, newmax * sizeof(TimestampTz)) :
 			repalloc(*arr, newmax * sizeof(TimestampTz));
@@ -464,6 +491,20 @@ mq_entry_zero(MqStatsEntry *e, TimestampTz now)
 }
 
 /*
+ * Remove an entry; caller holds the LWLock exclusively.  The element stays
+ * in the table's memory, on its free list: clear its key, so that no
+ * backend that remembers it takes it for its queue's.
+ */
+static void
+mq_entry_remove(MqStatsEntry *e)
+{
+	MqStatsKey	key = e->key;
+
+	hash_search(stats_hash, &key, HASH_REMOVE, NULL);
+	memset(&e->key, 0, sizeof(MqStatsKey));
+}
+
+/*
  * Create the entry of key, evicting the entry changed least recently if
  * the table is full.  Caller holds the LWLock exclusively.
  */
@@ -485,7 +526,7 @@ mq_entry_create(MqStatsKey *key, Oid relid, TimestampTz now)
 				victim = e;
 		}
 		if (victim != NULL)
-			hash_search(stats_hash, &victim->key, HASH_REMOVE, NULL);
+			mq_entry_remove(victim);
 	}
 	e = hash_search(stats_hash, key, HASH_ENTER_NULL, &found);
 	if (e != NULL && !found)
@@ -619,10 +660,10 @@ mq_backend_leases(MqStatsPending *p, TimestampTz now)
 		{
 			l->since = now;
 			l->leased = 0;
+			strlcpy(b->appname, application_name ? application_name : "", NAMEDATALEN);
 		}
 		l->leased = Max(0, l->leased + p->leased);
 		l->until = Max(l->until, p->lease_until);
-		strlcpy(b->appname, application_name ? application_name : "", NAMEDATALEN);
 	}
 	SpinLockRelease(&b->mutex);
 }
@@ -630,8 +671,10 @@ mq_backend_leases(MqStatsPending *p, TimestampTz now)
 static void
 mq_stats_flush(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	int			i;
+	/* the commit record's time, or the clock if there was none */
+	TimestampTz now = GetCurrentTransactionStopTimestamp();
+	int			i,
+				j;
 
 	for (i = 0; i < npending; i++)
 	{
@@ -643,17 +686,37 @@ mq_stats_flush(void)
 		if (p->dropped)
 		{
 			LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
-			hash_search(stats_hash, &key, HASH_REMOVE, NULL);
+			e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+			if (e != NULL)
+				mq_entry_remove(e);
 			LWLockRelease(stats_shared->lock);
 			continue;
 		}
 		LWLockAcquire(stats_shared->lock, LW_SHARED);
-		e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+		e = NULL;
+		for (j = 0; j < MQ_ENTRY_CACHE; j++)
+		{
+			if (entry_cache[j] != NULL &&
+				memcmp(&entry_cache[j]->key, &key, sizeof(MqStatsKey)) == 0)
+			{
+				e = entry_cache[j];
+				break;
+			}
+		}
 		if (e == NULL)
 		{
-			LWLockRelease(stats_shared->lock);
-			LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
-			e = mq_entry_create(&key, p->relid, now);
+			e = hash_search(stats_hash, &key, HASH_FIND, NULL);
+			if (e == NULL)
+			{
+				LWLockRelease(stats_shared->lock);
+				LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
+				e = mq_entry_create(&key, p->relid, now);
+			}
+			if (e != NULL)
+			{
+				entry_cache[entry_cache_next] = e;
+				entry_cache_next = (entry_cache_next + 1) % MQ_ENTRY_CACHE;
+			}
 		}
 		if (e != NULL)
 		{
@@ -670,11 +733,13 @@ mq_stats_flush(void)
 static void
 mq_pending_clear(void)
 {
-	pending = NULL;
-	npending = maxpending = 0;
+	npending = 0;
 	last_pending = NULL;
-	if (pending_cxt != NULL)
+	if (samples_taken)
+	{
 		MemoryContextReset(pending_cxt);
+		samples_taken = false;
+	}
 }
 
 static void
@@ -706,7 +771,13 @@ mq_stats_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		for (i = 0, j = 0; i < npending; i++)
 		{
 			if (pending[i]->level < level)
-				pending[j++] = pending[i];
+			{
+				/* keep it; the dropped one goes back to the pool */
+				MqStatsPending *keep = pending[i];
+
+				pending[i] = pending[j];
+				pending[j++] = keep;
+			}
 		}
 		npending = j;
 		last_pending = NULL;
