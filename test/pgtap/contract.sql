@@ -191,14 +191,14 @@ SELECT is(pg_get_function_arguments(to_regprocedure('mq_redrive(text,bigint[],in
 	'queue text, msg_ids bigint[] DEFAULT NULL::bigint[], qty integer DEFAULT NULL::integer',
 	'mq_redrive arguments and defaults');
 
--- mq_status
-SELECT has_function('mq_status', ARRAY['text', 'bigint']);
-SELECT function_returns('mq_status', ARRAY['text', 'bigint'], 'setof record');
-SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_status(text,bigint)')),
-	ARRAY['queue', 'msg_id', 'state', 'attempt', 'enqueued_at', 'acked_at', 'result',
+-- mq_status (0.2: a wait, SPEC §12.4b)
+SELECT has_function('mq_status', ARRAY['text', 'bigint', 'interval']);
+SELECT function_returns('mq_status', ARRAY['text', 'bigint', 'interval'], 'setof record');
+SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_status(text,bigint,interval)')),
+	ARRAY['queue', 'msg_id', 'wait', 'state', 'attempt', 'enqueued_at', 'acked_at', 'result',
 		  'last_error'],
 	'mq_status argument and column names');
-SELECT is(pg_get_function_result(to_regprocedure('mq_status(text,bigint)')),
+SELECT is(pg_get_function_result(to_regprocedure('mq_status(text,bigint,interval)')),
 	'TABLE(state text, attempt integer, enqueued_at timestamp with time zone, '
 	'acked_at timestamp with time zone, result jsonb, last_error text)',
 	'mq_status result columns');
