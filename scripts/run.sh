@@ -15,6 +15,7 @@ export PATH="$PGBIN:$PATH"
 install_deps() {
 	local need=()
 	for p in make gcc postgresql-server-dev-15 libkrb5-dev postgresql-15-pgtap libipc-run-perl \
+		prometheus-postgres-exporter \
 		libtap-parser-sourcehandler-pgtap-perl; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done

@@ -86,8 +86,26 @@ mq_ack(PG_FUNCTION_ARGS)
 	 */
 	if (acked)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
+	MqStatsAcked(queue, SPI_tuptable, SPI_processed, 1);
 	MqEnd(&call);
 	PG_RETURN_BOOL(acked);
+}
+
+/* The ids (first column) of the rows the last statement returned. */
+static void
+mq_return_ids(FunctionCallInfo fcinfo)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	uint64		row;
+
+	for (row = 0; row < SPI_processed; row++)
+	{
+		bool		isnull;
+		Datum		id = SPI_getbinval(SPI_tuptable->vals[row],
+									   SPI_tuptable->tupdesc, 1, &isnull);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+	}
 }
 
 Datum
@@ -108,7 +126,8 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 			  values, NULL, 0);
 	if (SPI_processed > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
-	MqReturnRows(fcinfo);
+	MqStatsAcked(queue, SPI_tuptable, SPI_processed, 2);
+	mq_return_ids(fcinfo);
 	MqEnd(&call);
 	return (Datum) 0;
 }
@@ -159,6 +178,7 @@ mq_nack(PG_FUNCTION_ARGS)
 		MqExecute(queue, attempt >= queue->max_attempts ?
 				  MQ_STMT_NACK_DEAD : MQ_STMT_NACK_RETRY, values, nulls, 0);
 		nacked = true;
+		MqStatsNacked(queue, attempt >= queue->max_attempts);
 		/* a retry, now or later, changes when readers should look */
 		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT |
 						 (attempt >= queue->max_attempts ? MQ_WAKE_STATUS_ON_COMMIT : 0));

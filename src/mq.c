@@ -120,6 +120,7 @@ _PG_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+	MqStatsInit();
 	MarkGUCPrefixReserved("mq");
 
 	MqCacheInit();

@@ -236,6 +236,34 @@ extern bool MqWaitSleep(TimestampTz until);
 extern void MqWaitCheckClient(void);
 extern void MqWaitEnd(void);
 
+/* What stats.c counts for a queue (the counters of mq_stats). */
+typedef enum MqStatCounter
+{
+	MQ_STAT_SENT,
+	MQ_STAT_DELIVERED,
+	MQ_STAT_ACKED,
+	MQ_STAT_NACKED,
+	MQ_STAT_DEAD_LETTERED,
+	MQ_STAT_EXPIRED,
+	MQ_STAT_NCOUNTERS
+} MqStatCounter;
+
+/* stats.c */
+extern bool mq_stats_enabled;
+extern int	mq_stats_max_queues;
+extern int	mq_metrics_exact_limit;
+extern void MqStatsInit(void);
+extern void MqStatsSent(MqQueue *queue, uint64 n);
+extern void MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n,
+							 bool popped);
+extern void MqStatsAcked(MqQueue *queue, SPITupleTable *rows, uint64 n, int col);
+extern void MqStatsNacked(MqQueue *queue, bool dead);
+extern void MqStatsExpired(MqQueue *queue, uint64 n);
+extern void MqStatsDropped(MqQueue *queue);
+extern void MqStatsWaitBegin(MqQueue *queue);
+extern void MqStatsWaitEnd(void);
+extern bool MqMayMonitor(MqCall *call, MqQueue *queue);
+
 /* read.c */
 extern int64 MqWaitArg(FunctionCallInfo fcinfo, int argno, const char *func);
 

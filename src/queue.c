@@ -985,6 +985,7 @@ mq_drop(PG_FUNCTION_ARGS)
 		{
 			MqOwnerSettings(&call);
 			MqWaitInterrupt(queue);
+			MqStatsDropped(queue);
 		}
 		if (dropped &&
 			SPI_execute_with_args("DELETE FROM mq.grant"

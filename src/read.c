@@ -81,6 +81,7 @@ mq_read_once(MqQueue *queue, int32 qty, int64 vt)
 	{
 		/* if we roll back, the messages are readable again at once */
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
+		MqStatsDelivered(queue, SPI_tuptable, SPI_processed, false);
 		return true;
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -202,6 +203,7 @@ mq_pop(PG_FUNCTION_ARGS)
 			  values, NULL, 0);
 	if (SPI_processed > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
+	MqStatsDelivered(queue, SPI_tuptable, SPI_processed, true);
 	MqReturnRows(fcinfo);
 
 	MqEnd(&call);

@@ -32,6 +32,7 @@ mq_sent(MqQueue *queue)
 {
 	MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT |
 					 (queue->notify ? MQ_NOTIFY_ON_COMMIT : 0));
+	MqStatsSent(queue, SPI_processed);
 }
 
 /*

@@ -11,10 +11,16 @@
  */
 #include "postgres.h"
 
+#include "access/table.h"
 #include "access/xlog.h"
+#include "catalog/pg_authid.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "optimizer/plancat.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -110,18 +116,56 @@ mq_status(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The number of rows in a table, as the planner estimates it: the tuple
+ * density of the last VACUUM or ANALYZE times the table's current size.
+ */
+static int64
+mq_estimate_rows(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber pages;
+	double		tuples;
+	double		allvisfrac;
+
+	estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+	table_close(rel, AccessShareLock);
+	return (int64) tuples;
+}
+
+/*
+ * A count that the statement stopped at limit + 1: beyond the limit, the
+ * planner's estimate of the table's rows less those counted elsewhere,
+ * and never less than limit + 1.
+ */
+static int64
+mq_capped(int64 counted, char kind, MqCall *call, const char *name, int64 others)
+{
+	int64		limit = mq_metrics_exact_limit;
+	int64		estimate;
+
+	if (counted <= limit)
+		return counted;
+	estimate = mq_estimate_rows(get_relname_relid(psprintf("%c_%s", kind, name),
+												  call->nspid)) - others;
+	return Max(limit + 1, estimate);
+}
+
+/*
  * One result row of mq_metrics for queue.  An unlogged queue has no rows on
  * a standby (unlogged tables are not replicated and cannot be read during
  * recovery): asked for by name, that is an error; in the list of all
  * queues, its counts are NULL, so that one unlogged queue does not hide
- * the others from monitoring.
+ * the others from monitoring.  A 0.1 database declares seven columns, and
+ * no retrying: its delayed count includes the retrying messages.
  */
 static void
-mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now, bool all)
+mq_metrics_row(ReturnSetInfo *rsinfo, MqCall *call, MqQueue *queue,
+			   TimestampTz now, bool all)
 {
-	Datum		args[2];
-	Datum		values[7];
-	bool		nulls[7];
+	int			ncols = rsinfo->setDesc->natts;
+	Datum		args[3];
+	Datum		values[8];
+	bool		nulls[8];
 	int			i;
 
 	values[0] = CStringGetTextDatum(queue->name);
@@ -134,17 +178,39 @@ mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now, bool all)
 					 errmsg("cannot read unlogged queue \"%s\" during recovery",
 							queue->name),
 					 errdetail("Unlogged queues are not replicated to standbys.")));
-		for (i = 1; i < 7; i++)
+		for (i = 1; i < ncols; i++)
 			nulls[i] = true;
 	}
 	else
 	{
+		int64		c[7];
+		bool		isnull;
+		int64		retrying;
+
 		args[0] = TimestampTzGetDatum(now);
 		args[1] = Int32GetDatum(queue->max_attempts);
+		args[2] = Int64GetDatum((int64) mq_metrics_exact_limit + 1);
 		MqExecute(queue, MQ_STMT_METRICS, args, NULL, 0);
-		for (i = 1; i < 7; i++)
-			values[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									  i, &nulls[i]);
+		for (i = 0; i < 7; i++)
+			c[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, i + 1, &isnull));
+		values[6] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								  8, &nulls[6]);
+		/* c: visible now (capped), exhausted, delayed, retrying, leased, dead, retained */
+		retrying = c[3];
+		values[1] = Int64GetDatum(mq_capped(c[0], 'q', call, queue->name,
+											c[2] + c[3] + c[4] + c[1]) - c[1]);
+		values[2] = Int64GetDatum(ncols > 7 ? c[2] : c[2] + retrying);
+		values[3] = Int64GetDatum(c[4] + c[1]);
+		values[4] = Int64GetDatum(mq_capped(c[5], 'd', call, queue->name, 0));
+		values[5] = Int64GetDatum(mq_capped(c[6], 'a', call, queue->name, 0));
+		for (i = 1; i < 6; i++)
+			nulls[i] = false;
+		if (ncols > 7)
+		{
+			values[7] = Int64GetDatum(retrying);
+			nulls[7] = false;
+		}
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	/* a call over every queue keeps no result of one */
@@ -154,7 +220,7 @@ mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now, bool all)
 
 /*
  * Counts for one queue, or for every queue the caller may read when queue
- * is NULL.
+ * is NULL.  Members of pg_monitor see every queue.
  */
 Datum
 mq_metrics(PG_FUNCTION_ARGS)
@@ -164,11 +230,19 @@ mq_metrics(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	MqCall		call;
 	MqQueue    *queue;
+	bool		monitor = has_privs_of_role(GetUserId(), ROLE_PG_MONITOR);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	if (monitor)
+	{
+		queue = MqBegin(&call, NULL, 0, false);
+		if (name != NULL)
+			queue = MqLookup(&call, name, false);
+	}
+	else
+		queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	if (queue != NULL)
-		mq_metrics_row(rsinfo, queue, now, false);
+		mq_metrics_row(rsinfo, &call, queue, now, false);
 	else
 	{
 		char	  **names;
@@ -185,8 +259,9 @@ mq_metrics(PG_FUNCTION_ARGS)
 		for (i = 0; i < n; i++)
 		{
 			queue = MqLookup(&call, names[i], true);
-			if (queue != NULL && MqHasPrivilege(&call, queue, MQ_PRIV_READ))
-				mq_metrics_row(rsinfo, queue, now, true);
+			if (queue != NULL &&
+				(monitor || MqHasPrivilege(&call, queue, MQ_PRIV_READ)))
+				mq_metrics_row(rsinfo, &call, queue, now, true);
 		}
 	}
 	MqEnd(&call);

@@ -171,27 +171,27 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		POP_ONE_SQL(RETAIN_POPPED),
 		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
-	/* the acks report what they did in SPI_processed: no RETURNING to build */
+	/* the acks return enqueued_at, from which stats.c measures the delay */
 	[MQ_STMT_ACK] = {
-		"DELETE FROM %1$s WHERE " ONE_MESSAGE,
+		"DELETE FROM %1$s WHERE " ONE_MESSAGE " RETURNING enqueued_at",
 		2, {INT8OID, INT4OID}
 	},
 	[MQ_STMT_ACK_RETAIN] = {
 		"WITH m AS (DELETE FROM %1$s WHERE " ONE_MESSAGE
 		" RETURNING msg_id, attempt, enqueued_at)"
 		" INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at, result)"
-		" SELECT msg_id, attempt, enqueued_at, $3, $4 FROM m",
+		" SELECT msg_id, attempt, enqueued_at, $3, $4 FROM m RETURNING enqueued_at",
 		4, {INT8OID, INT4OID, TIMESTAMPTZOID, JSONBOID}
 	},
 	[MQ_STMT_ACK_IDS] = {
-		"DELETE FROM %1$s WHERE msg_id" EQ "ANY ($1) RETURNING msg_id",
+		"DELETE FROM %1$s WHERE msg_id" EQ "ANY ($1) RETURNING msg_id, enqueued_at",
 		1, {INT8ARRAYOID}
 	},
 	[MQ_STMT_ACK_IDS_RETAIN] = {
 		"WITH m AS (DELETE FROM %1$s WHERE msg_id" EQ "ANY ($1)"
 		" RETURNING msg_id, attempt, enqueued_at)"
 		" INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at)"
-		" SELECT msg_id, attempt, enqueued_at, $2 FROM m RETURNING msg_id",
+		" SELECT msg_id, attempt, enqueued_at, $2 FROM m RETURNING msg_id, enqueued_at",
 		2, {INT8ARRAYOID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_NACK_LOCK] = {
@@ -246,20 +246,33 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		" FROM %2$s WHERE msg_id" EQ "$1",
 		3, {INT8OID, TIMESTAMPTZOID, INT4OID}
 	},
+	/*
+	 * mq_metrics (status.c).  Its cost must not grow with the backlog: the
+	 * rows visible now are counted in the (visible_at, msg_id) index only up
+	 * to $3 (status.c estimates beyond), minus the exhausted ones through
+	 * their partial index; the rows visible later (delayed, retrying,
+	 * leased) are counted from the same index; the dead and retained rows
+	 * up to $3; the oldest ready message is found from the lowest msg_id up.
+	 */
 	[MQ_STMT_METRICS] = {
-		"SELECT pg_catalog.count(*) FILTER (WHERE visible_at" LE "$1"
-		"  AND attempt" LT "$2),"
-		" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1"
-		"  AND lease_expires_at IS NULL),"
-		" pg_catalog.count(*) FILTER (WHERE (visible_at" GT "$1"
-		"  AND lease_expires_at IS NOT NULL)"
-		"  OR (visible_at" LE "$1 AND attempt" GE "$2)),"
-		" (SELECT pg_catalog.count(*) FROM %2$s),"
-		" (SELECT pg_catalog.count(*) FROM %3$s),"
-		" $1 OPERATOR(pg_catalog.-) pg_catalog.min(enqueued_at)"
-		"  FILTER (WHERE visible_at" LE "$1 AND attempt" LT "$2)"
-		" FROM %1$s",
-		2, {TIMESTAMPTZOID, INT4OID}
+		"WITH f AS (SELECT"
+		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL"
+		"  AND attempt" EQ "0) AS delayed,"
+		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL"
+		"  AND attempt" GT "0) AS retrying,"
+		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NOT NULL) AS leased"
+		" FROM %1$s WHERE visible_at" GT "$1)"
+		" SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM %1$s"
+		"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v),"
+		" (SELECT pg_catalog.count(*) FROM %1$s"
+		"  WHERE visible_at" LE "$1 AND attempt" GE "%4$s),"
+		" f.delayed, f.retrying, f.leased,"
+		" (SELECT pg_catalog.count(*) FROM (SELECT FROM %2$s LIMIT $3) d),"
+		" (SELECT pg_catalog.count(*) FROM (SELECT FROM %3$s LIMIT $3) a),"
+		" $1 OPERATOR(pg_catalog.-) (SELECT enqueued_at FROM %1$s"
+		"  WHERE visible_at" LE "$1 AND attempt" LT "$2 ORDER BY msg_id LIMIT 1)"
+		" FROM f",
+		3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 	},
 	[MQ_STMT_PURGE] = {
 		"DELETE FROM %1$s",

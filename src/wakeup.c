@@ -313,6 +313,7 @@ mq_wait_reset(void)
 	if (!waiting)
 		return;
 	ConditionVariableCancelSleep();
+	MqStatsWaitEnd();
 	if (wait_slot != NULL)
 		pg_atomic_fetch_sub_u32(&wait_slot->nwaiters, 1);
 	wait_slot = NULL;
@@ -485,6 +486,8 @@ MqWaitBegin(MqQueue *queue, MqWaitKind kind)
 	wait_relid = queue->relid;
 	wait_lockmode = kind == MQ_WAIT_STATUS ? AccessShareLock : RowExclusiveLock;
 	poll_ms = MQ_POLL_MIN_MS;
+	if (kind == MQ_WAIT_READ)
+		MqStatsWaitBegin(queue);
 	next_lock_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												  MQ_LOCK_CHECK_MS);
 	if (wakeup_shared != NULL)

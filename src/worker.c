@@ -398,6 +398,7 @@ mq_worker_queue_batch(MqWorkerQueue *wq, TimestampTz *next)
 		values[1] = Int32GetDatum(mq_worker_batch_size);
 		MqExecute(queue, MQ_STMT_EXPIRE, values, NULL, 0);
 		expired = SPI_processed;
+		MqStatsExpired(queue, expired);
 		/* producers waiting in mq_status learn of the dead letters */
 		if (expired > 0)
 			MqWakeupRegister(queue, MQ_WAKE_STATUS_ON_COMMIT);

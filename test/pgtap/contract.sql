@@ -208,13 +208,13 @@ SELECT has_function('mq_metrics', ARRAY['text']);
 SELECT function_returns('mq_metrics', ARRAY['text'], 'setof record');
 SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_metrics(text)')),
 	ARRAY['queue', 'queue', 'ready', 'delayed', 'in_flight', 'dead', 'retained',
-		  'oldest_ready_age'],
+		  'oldest_ready_age', 'retrying'],
 	'mq_metrics argument and column names');
 SELECT is(pg_get_function_arguments(to_regprocedure('mq_metrics(text)')),
 	'queue text DEFAULT NULL::text', 'mq_metrics arguments and defaults');
 SELECT is(pg_get_function_result(to_regprocedure('mq_metrics(text)')),
 	'TABLE(queue text, ready bigint, delayed bigint, in_flight bigint, dead bigint, '
-	'retained bigint, oldest_ready_age interval)',
+	'retained bigint, oldest_ready_age interval, retrying bigint)',
 	'mq_metrics result columns');
 
 --

@@ -42,6 +42,13 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('app', "SELECT state FROM mq_status('poison', $id)"), 'in_flight',
 	'an expired last lease waits for a worker');
 
+# no shared memory: mq_stats and mq_consumers are empty, resetting does
+# nothing, mq_metrics works
+is($node->safe_psql('app', 'SELECT count(*) FROM mq_stats'), '0', 'mq_stats is empty without preload');
+is($node->safe_psql('app', 'SELECT count(*) FROM mq_consumers'), '0', 'so is mq_consumers');
+is($node->safe_psql('app', "SELECT mq_stats_reset('poison')"), '', 'mq_stats_reset does nothing');
+is($node->safe_psql('app', "SELECT in_flight FROM mq_metrics('poison')"), '1', 'mq_metrics works');
+
 $node->safe_psql('app', 'CREATE ROLE nobody');
 my ($ret, $out, $err) = $node->psql('app', 'SET ROLE nobody; SELECT mq_worker_start()');
 like($err, qr/permission denied for function mq_worker_start/,

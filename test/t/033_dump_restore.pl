@@ -133,9 +133,9 @@ enqueue('s1', 'scratch', '{"s": 1}');
 
 is( $node->safe_psql(
 		'src',
-		q{SELECT queue, ready, delayed, in_flight, dead, retained
+		q{SELECT queue, ready, delayed, retrying, in_flight, dead, retained
 			FROM mq_metrics() ORDER BY queue}),
-	"billing-events|1|0|0|0|0\norders|2|2|1|1|2\nscratch|1|0|0|0|0",
+	"billing-events|1|0|0|0|0|0\norders|2|1|1|1|1|2\nscratch|1|0|0|0|0|0",
 	'the source holds messages in every state');
 
 # Everything that must survive, as text.
