@@ -22,6 +22,7 @@ before(async () => {
 after(async () => {
   await admin.end()
   await bouncer.stop()
+  await h.dropDatabase(DB) // each database with mq has a background worker
 })
 
 // backends of the test database running a read (the tests run one at a time)

@@ -29,6 +29,10 @@ async function createDatabase (name) {
   return { database: name }
 }
 
+async function dropDatabase (name) {
+  await withClient({ database: 'postgres' }, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+}
+
 function freePort () {
   return new Promise((resolve, reject) => {
     const s = net.createServer()
@@ -101,4 +105,4 @@ async function waitUntil (cond, { timeout = 30000, step = 50, what = 'condition'
 let n = 0
 const queueName = () => `t_${process.pid}_${Date.now() % 100000}_${n++}`
 
-module.exports = { sleep, withClient, createDatabase, startPgBouncer, waitUntil, queueName }
+module.exports = { sleep, withClient, createDatabase, dropDatabase, startPgBouncer, waitUntil, queueName }

@@ -31,7 +31,9 @@ def database():
         c.execute(f"CREATE DATABASE {DBNAME}")
     with psycopg.connect(_server_conninfo(DBNAME), autocommit=True) as c:
         c.execute("CREATE EXTENSION mq")
-    return DBNAME
+    yield DBNAME
+    with psycopg.connect(_server_conninfo("postgres"), autocommit=True) as c:
+        c.execute(f"DROP DATABASE {DBNAME} WITH (FORCE)")
 
 
 def _free_port():
