@@ -76,12 +76,12 @@ def throughput(kind, threads, n):
                 done.set()
 
     cons = Consumers(kind, threads, on_message)
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     cons.start()
     done.wait()
-    elapsed = time.monotonic() - t0
+    elapsed, cpu = time.monotonic() - t0, time.process_time() - c0
     cons.stop()
-    return n / elapsed
+    return n / elapsed, cpu / n
 
 
 def delay(kind, threads, rate, seconds):
@@ -124,24 +124,27 @@ def main():
         c.execute("CREATE EXTENSION IF NOT EXISTS mq")
         c.execute(f"SELECT mq_drop('{Q}')")
         c.execute(f"SELECT mq_create('{Q}')")
-    results = {"sql": {"tp": [], "lat": []}, "worker": {"tp": [], "lat": []}}
+    results = {k: {"tp": [], "cpu": [], "lat": []} for k in ("sql", "worker")}
     for r in range(a.rounds):
         for kind in ("sql", "worker"):
-            tp = throughput(kind, a.threads, a.messages)
+            tp, cpu = throughput(kind, a.threads, a.messages)
             lat = delay(kind, a.threads, a.rate, a.seconds)
             results[kind]["tp"].append(tp)
+            results[kind]["cpu"].append(cpu)
             results[kind]["lat"].append(lat)
-            print(f"round {r + 1} {kind:6}: {tp:7.0f} msg/s; delay at {a.rate}/s:"
+            print(f"round {r + 1} {kind:6}: {tp:7.0f} msg/s, client CPU {cpu * 1e6:.0f} µs/msg;"
+                  f" delay at {a.rate}/s:"
                   f" p50 {lat[0] * 1000:.2f} ms, p95 {lat[1] * 1000:.2f} ms,"
                   f" p99 {lat[2] * 1000:.2f} ms", flush=True)
     print(f"\n{a.threads} threads, one message per read; median of {a.rounds} rounds")
-    print("| consumer | throughput (msg/s) | delay p50 | p95 | p99 |")
-    print("|---|---|---|---|---|")
+    print("| consumer | throughput (msg/s) | client CPU per message | delay p50 | p95 | p99 |")
+    print("|---|---|---|---|---|---|")
     for kind, label in (("sql", "plain SQL loop (mq_read wait + mq_ack)"),
                         ("worker", "mq_client.Worker")):
         tp = statistics.median(results[kind]["tp"])
+        cpu = statistics.median(results[kind]["cpu"])
         lat = [statistics.median(x[i] for x in results[kind]["lat"]) for i in range(3)]
-        print(f"| {label} | {tp:.0f} | {lat[0] * 1000:.2f} ms | {lat[1] * 1000:.2f} ms |"
+        print(f"| {label} | {tp:.0f} | {cpu * 1e6:.0f} µs | {lat[0] * 1000:.2f} ms | {lat[1] * 1000:.2f} ms |"
               f" {lat[2] * 1000:.2f} ms |")
     with mq_client.connect() as c:
         c.execute(f"SELECT mq_drop('{Q}')")
