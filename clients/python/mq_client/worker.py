@@ -4,7 +4,7 @@ Each thread loops: a waiting read (mq_read(..., wait => ...)), then for each
 message leased, the handler; an ack with the handler's return value as the
 result, or a nack with the exception's text.  While the handler runs, a
 keeper thread of the same slot extends the lease (mq_extend fenced with the
-attempt) every third of the lease; if the lease is lost (the extend returns
+attempt) once a third of the lease has passed, and again each third after; if the lease is lost (the extend returns
 NULL: the message was taken back or delivered again), job.lease_lost is set.
 
 Stopping (stop(), or SIGINT/SIGTERM under run()) lets every handler finish,
@@ -61,6 +61,7 @@ class Job:
     lease_lost: threading.Event = field(default_factory=threading.Event)
     #: set when the worker is stopping (the handler may finish early).
     stopping: threading.Event = field(default_factory=threading.Event)
+    _extend_at: float = field(default=0.0, repr=False)
 
 
 class _Slot:
@@ -74,7 +75,6 @@ class _Slot:
         self.reading = False
         self.cv = threading.Condition()     # guards held; held while extending
         self.held: list[Job] = []
-        self.next_extend = 0.0
         self.thread = threading.Thread(target=self.run, name=f"mq-worker-{index}", daemon=True)
         self.keeper = threading.Thread(target=self.keep, name=f"mq-keeper-{index}", daemon=True)
         self.done = False
@@ -129,10 +129,11 @@ class _Slot:
 
     def work(self, jobs: list[Job]):
         w = self.worker
+        extend_at = time.monotonic() + w.extend_every
+        for job in jobs:
+            job._extend_at = extend_at
         with self.cv:
             self.held = list(jobs)
-            self.next_extend = time.monotonic() + w.extend_every
-            self.cv.notify_all()
         for job in jobs:
             try:
                 result = w.handler(job)
@@ -199,22 +200,21 @@ class _Slot:
     # -- the keeper thread -------------------------------------------------
 
     def keep(self):
+        # Wakes every sixth of the lease (not at each message, which would
+        # cost a thread switch per message) and extends the leases held for
+        # a third of it: a lease is extended at the latest half-way through.
         w = self.worker
         with self.cv:
             while not self.done:
-                if not self.held:
-                    self.cv.wait()
-                    continue
-                delay = self.next_extend - time.monotonic()
-                if delay > 0:
-                    self.cv.wait(delay)
-                    continue
-                self.next_extend = time.monotonic() + w.extend_every
+                self.cv.wait(w.extend_every / 2)
+                now = time.monotonic()
                 # Extending with the cv held: the slot's thread cannot drop a
                 # job (and go on to a waiting read on this connection) while
                 # one of its extends runs.
                 for job in list(self.held):
-                    self.extend(job)
+                    if job._extend_at <= now:
+                        job._extend_at = now + w.extend_every
+                        self.extend(job)
 
     def extend(self, job: Job):
         w = self.worker
