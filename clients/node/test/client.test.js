@@ -83,6 +83,17 @@ for (const mode of ['direct', 'pgbouncer']) {
       }
     })
 
+    it('a request nobody answers times out', async () => {
+      const q = h.queueName()
+      await admin.query("SELECT mq_create($1, retention => '1 hour')", [q])
+      await h.withClient(config(), async (c) => {
+        await assert.rejects(mq.request(c, q, { nobody: 'listens' }, { timeout: 0.5 }), { code: 'ETIMEDOUT' })
+        const id = await mq.send(c, q, { n: 1 })
+        assert.equal((await mq.status(c, q, id)).state, 'ready')
+        assert.equal(await mq.status(c, q, id + 1000n), null)
+      })
+    })
+
     it('acks with the handler result, and nacks with the error text', async () => {
       const q = h.queueName()
       await admin.query("SELECT mq_create($1, retention => '1 hour', max_attempts => 2)", [q])
