@@ -151,10 +151,14 @@ class _Slot:
         try:
             if error is None:
                 try:
-                    res = None if result is None else Jsonb(result)
-                    ok = self.conn.execute(
-                        "SELECT mq_ack(%s, %s, attempt => %s, result => %s)",
-                        (job.queue, job.msg_id, job.attempt, res)).fetchone()[0]
+                    if result is None:
+                        ok = self.conn.execute(
+                            "SELECT mq_ack(%s, %s, attempt => %s)",
+                            (job.queue, job.msg_id, job.attempt)).fetchone()[0]
+                    else:
+                        ok = self.conn.execute(
+                            "SELECT mq_ack(%s, %s, attempt => %s, result => %s)",
+                            (job.queue, job.msg_id, job.attempt, Jsonb(result))).fetchone()[0]
                 except (TypeError, ValueError, psycopg.errors.DataError,
                         psycopg.errors.ProgramLimitExceeded) as e:
                     # the result cannot be stored: a failure of the handler's
