@@ -1,6 +1,9 @@
 -- The worked example of the README: an order and its "order created" message
 -- commit together; a consumer reads, works, acks; a failure is nacked.
+--
+--   psql -X -d DB -f examples/orders.sql
 \set ON_ERROR_STOP on
+CREATE EXTENSION IF NOT EXISTS mq;
 CREATE TABLE IF NOT EXISTS orders (
 	id			bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	customer	text NOT NULL,

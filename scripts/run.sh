@@ -15,10 +15,13 @@ export PATH="$PGBIN:$PATH"
 install_deps() {
 	local need=()
 	for p in make gcc postgresql-server-dev-15 libkrb5-dev postgresql-15-pgtap libipc-run-perl \
-		prometheus-postgres-exporter \
+		prometheus-postgres-exporter python3-psycopg python3-pytest pgbouncer \
 		libtap-parser-sourcehandler-pgtap-perl; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done
+	# the Node client's tests: Debian's nodejs and npm, unless a node is installed
+	command -v node >/dev/null 2>&1 || need+=(nodejs)
+	command -v npm >/dev/null 2>&1 || need+=(npm)
 	[ ${#need[@]} -eq 0 ] && return
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "missing packages: ${need[*]} (run as root to install them)" >&2

@@ -28,9 +28,15 @@ run pgtap bash -c 'dropdb --if-exists mq_pgtap && createdb mq_pgtap &&
 if ls test/t/*.pl >/dev/null 2>&1; then
 	run perl make -s installcheck-tap
 fi
+# the clients, the examples and the README's snippets
+py=/usr/bin/python3
+[ -x $py ] || py=python3
+run python $py -m pytest -q -p no:cacheprovider clients/python/tests examples/test_examples.py
+run node bash -c 'cd clients/node && { [ -d node_modules ] || npm ci --no-audit --no-fund; } &&
+	node --test test/*.test.js'
 
 summary="mq test summary:"
-for k in regress isolation pgtap perl; do
+for k in regress isolation pgtap perl python node; do
 	[ -n "${status[$k]:-}" ] && summary+=" $k ${status[$k]};"
 done
 if [ $failed -eq 0 ]; then
