@@ -129,7 +129,7 @@ def test_readme_sql():
         out = run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-f", "-"], env,
                   input="\n".join(blocks))
         shop = {**env, "PGDATABASE": "shop"}
-        assert query(shop, "SELECT id, status FROM orders") == [(1, "confirmed")]
+        assert query(shop, "SELECT id, status FROM orders WHERE id = 1") == [(1, "confirmed")]
         assert query(shop, "SELECT state, attempt, result FROM mq_status('order_events', 1)") == [
             ("done", 1, {"confirmed": True})]
         assert query(shop, "SELECT state, attempt FROM mq_status('order_events', 2)") == [
@@ -137,7 +137,11 @@ def test_readme_sql():
         assert query(shop, "SELECT ready, in_flight, dead FROM mq_metrics('order_events')") == [
             (0, 0, 0)]
         assert "order 99 not found" in out
-        assert query(shop, "SELECT owner::text FROM mq_queues") == [("app",)]
+        assert query(shop, "SELECT DISTINCT owner::text FROM mq_queues") == [("app",)]
+        # the topics example: one publish, a copy per matching binding
+        assert query(shop, "SELECT queue, ready, in_flight FROM mq_metrics()"
+                     " WHERE queue IN ('billing', 'shipping', 'audit') ORDER BY queue") == [
+            ("audit", 3, 0), ("billing", 2, 0), ("shipping", 0, 2)]
     finally:
         run(["psql", "-X", *cleanup], env)
 
