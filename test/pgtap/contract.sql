@@ -2,7 +2,7 @@
 -- defaults and its return type, the mq_message type, the mq_queues view,
 -- the internal schema and the mq.max_message_size and mq.max_wait settings.
 BEGIN;
-SELECT plan(120);
+SELECT plan(121);
 
 -- Defaults are compared in their text form, which depends on IntervalStyle.
 SET LOCAL IntervalStyle = 'postgres';
@@ -192,13 +192,16 @@ SELECT is(pg_get_function_arguments(to_regprocedure('mq_redrive(text,bigint[],in
 	'mq_redrive arguments and defaults');
 
 -- mq_status
-SELECT has_function('mq_status', ARRAY['text', 'bigint']);
-SELECT function_returns('mq_status', ARRAY['text', 'bigint'], 'setof record');
-SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_status(text,bigint)')),
-	ARRAY['queue', 'msg_id', 'state', 'attempt', 'enqueued_at', 'acked_at', 'result',
+SELECT has_function('mq_status', ARRAY['text', 'bigint', 'interval']);
+SELECT function_returns('mq_status', ARRAY['text', 'bigint', 'interval'], 'setof record');
+SELECT is((SELECT proargnames FROM pg_proc WHERE oid = to_regprocedure('mq_status(text,bigint,interval)')),
+	ARRAY['queue', 'msg_id', 'wait', 'state', 'attempt', 'enqueued_at', 'acked_at', 'result',
 		  'last_error'],
 	'mq_status argument and column names');
-SELECT is(pg_get_function_result(to_regprocedure('mq_status(text,bigint)')),
+SELECT is(pg_get_function_arguments(to_regprocedure('mq_status(text,bigint,interval)')),
+	'queue text, msg_id bigint, wait interval DEFAULT ''00:00:00''::interval',
+	'mq_status arguments and defaults');
+SELECT is(pg_get_function_result(to_regprocedure('mq_status(text,bigint,interval)')),
 	'TABLE(state text, attempt integer, enqueued_at timestamp with time zone, '
 	'acked_at timestamp with time zone, result jsonb, last_error text)',
 	'mq_status result columns');
