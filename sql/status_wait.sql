@@ -20,11 +20,12 @@ BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT * FROM mq_status('sw', 1, wait => '1 second');
 ROLLBACK;
 \set VERBOSITY terse
--- without a wait it works there, and the wait is checked before the queue
+-- without a wait it works there
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT count(*) FROM mq_status('sw', 1);
 SELECT count(*) FROM mq_status('sw', 1, wait => '0');
 ROLLBACK;
+-- an unknown queue fails as without a wait
 SELECT * FROM mq_status('missing', 1, wait => '1 second');
 
 -- an unknown id reports at once (no row), whatever the wait

@@ -86,6 +86,7 @@ ok($gone < 30,
 		$gone));
 my $id = $node->safe_psql('postgres', q(SELECT mq_send('gone', '{"n": 1}')));
 is(fate($id), 'ready 0', 'the next message is ready at attempt 0: nobody leased it');
+$node->safe_psql('postgres', q(SELECT count(*) FROM mq_pop('gone', 10)));
 
 # --- a live client that closes its socket during a waiting read -----------
 
@@ -135,6 +136,7 @@ is(fate($id), 'ready 0',
 	'a message sent right after the client closed its socket is ready at attempt 0');
 is($node->safe_psql('postgres', q(SELECT in_flight FROM mq_metrics('gone'))),
 	'0', 'nothing is in flight');
+$node->safe_psql('postgres', q(SELECT count(*) FROM mq_pop('gone', 10)));
 
 # --- a producer waiting in mq_status --------------------------------------
 

@@ -189,9 +189,9 @@ $waiter->query_until(qr/waiting/, qq(SET ROLE producer;
 \\echo waiting
 SELECT state, result FROM mq_status('kept', $id{reply}, wait => '60 s');
 ));
-$node->poll_query_until('old', q(
+$node->poll_query_until('old', q{
 SELECT count(*) = 1 FROM pg_stat_activity
- WHERE wait_event_type = 'Extension' AND query LIKE '%mq_status(%'))
+ WHERE wait_event_type = 'Extension' AND query LIKE '%mq_status(%'})
   or die 'the status waiter never slept';
 $node->safe_psql('old', qq(
 SELECT count(*) FROM mq_read('kept');
