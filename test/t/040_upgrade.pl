@@ -257,7 +257,7 @@ SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid)
   LEFT JOIN init i ON i.classoid = 'pg_proc'::regclass AND i.objoid = p.oid AND i.objsubid = 0
  WHERE p.prokind <> 'a'
 UNION ALL
-SELECT 'type ' || format_type(t.oid, NULL) || ' ' || t.typtype || ' '
+SELECT 'type ' || format_type(t.oid, NULL) || ' ' || t.typtype::text || ' '
        || coalesce(t.typacl::text, 'default')
        || coalesce((SELECT E'\n' || string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
                                                || ' ' || a.attcollation::regcollation::text,
@@ -266,7 +266,7 @@ SELECT 'type ' || format_type(t.oid, NULL) || ' ' || t.typtype || ' '
                     WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped), '')
   FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
 UNION ALL
-SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind || ' ' || c.relpersistence
+SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || ' ' || c.relpersistence::text
        || ' acl ' || coalesce(c.relacl::text, 'default')
        || ' init ' || coalesce(i.initprivs, 'none')
        || ' options ' || coalesce(c.reloptions::text, '')
@@ -276,7 +276,7 @@ SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind || ' ' || c.relpersist
                                                || ' ' || a.attnotnull
                                                || ' ' || coalesce(a.attcollation::regcollation::text, '')
                                                || ' ' || coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
-                                               || ' ' || a.attidentity || a.attgenerated,
+                                               || ' ' || a.attidentity::text || a.attgenerated::text,
                                                E'\n' ORDER BY a.attnum)
                      FROM pg_attribute a
                      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
