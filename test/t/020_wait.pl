@@ -86,14 +86,22 @@ sub start_waiter
 	return $s;
 }
 
-# CPU time (user + system) a process has used, in clock ticks.
-sub cpu_ticks
+# CPU time a process has used, in ms: from /proc/PID/schedstat (ns, exact)
+# where the kernel has it, else utime + stime from /proc/PID/stat (clock
+# ticks, which round each backend's few ms of CPU down to nothing).
+my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+sub cpu_ms
 {
 	my ($pid) = @_;
+	if (-r "/proc/$pid/schedstat")
+	{
+		my ($ns) = split ' ', slurp_file("/proc/$pid/schedstat");
+		return $ns / 1e6;
+	}
 	my $stat = slurp_file("/proc/$pid/stat");
 	$stat =~ s/^.*\)\s+//s;    # fields after "(comm)", from field 3 (state)
 	my @f = split ' ', $stat;
-	return $f[11] + $f[12];    # fields 14 (utime) and 15 (stime)
+	return ($f[11] + $f[12]) * 1000 / $hz;    # fields 14 (utime) and 15 (stime)
 }
 
 # --- 50 idle waiters ------------------------------------------------------
@@ -111,19 +119,19 @@ SELECT count(*) FILTER (WHERE backend_xid IS NULL),
 	'a waiting read holds a snapshot but no transaction ID');
 
 # A waiter that read again every second would cost each backend ten reads
-# here (a read and its wake-up take 0.5 to 2 ms), 250 ms and more for the
-# 50; sleeping on the condition variable costs nothing measurable, even on
-# a loaded machine (the limit is four times below what such polling costs).
+# here: measured, 50 such waiters used 85 to 90 ms in 10 s (a read again
+# with its wake-up takes some 0.2 ms).  Sleeping on the condition variable,
+# with a look at the lock table every 5 s, costs some ms in all, and a
+# loaded machine does not make a sleeping backend use more.
 my $seconds = 10;
 my $before = 0;
-$before += cpu_ticks($_) for @pids;
+$before += cpu_ms($_) for @pids;
 sleep $seconds;
 my $after = 0;
-$after += cpu_ticks($_) for @pids;
-my $hz = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
-my $used_ms = ($after - $before) * 1000 / $hz;
+$after += cpu_ms($_) for @pids;
+my $used_ms = sprintf('%.1f', $after - $before);
 note "$waiters waiting backends used $used_ms ms of CPU in $seconds s";
-cmp_ok($used_ms, '<', 200,
+cmp_ok($used_ms, '<', 30,
 	"$waiters idle waiters use no measurable CPU ($used_ms ms in $seconds s)");
 
 # One commit wakes them; one of them gets the message, the others sleep again.
@@ -237,12 +245,12 @@ my @polling = map { start_waiter('poll', '60 s') } 1 .. 5;
 wait_for_sleepers('poll', 5);
 @pids = sleeping_pids('poll');
 $before = 0;
-$before += cpu_ticks($_) for @pids;
+$before += cpu_ms($_) for @pids;
 sleep 2;
 $after = 0;
-$after += cpu_ticks($_) for @pids;
-note sprintf('without preload, 5 polling waiters used %d ms of CPU in 2 s',
-	($after - $before) * 1000 / $hz);
+$after += cpu_ms($_) for @pids;
+note sprintf('without preload, 5 polling waiters used %.1f ms of CPU in 2 s',
+	$after - $before);
 
 $t0 = time;
 $node->safe_psql('postgres', q(SELECT mq_send('poll', '{"n": 3}')));
