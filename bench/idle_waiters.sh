@@ -5,8 +5,9 @@
 # queue use?  Starts a throwaway server (max_connections = N + 50, mq
 # preloaded) on BENCH_PORT, opens N connections that wait
 # (bench/idle_waiters.c), waits until pg_stat_activity shows all N asleep
-# in their wait, then sums utime + stime (/proc/PID/stat) of those N
-# backends over SECONDS and prints it, with the share of one core.
+# in their wait, then sums the CPU time of those N backends over SECONDS
+# (/proc/PID/schedstat, or utime + stime from /proc/PID/stat) and prints
+# it, with the share of one core.
 # Defaults: N 1000, SECONDS 10.  mq must be installed in the PostgreSQL
 # that PG_CONFIG names (default: pg_config on PATH).  Run as a user
 # PostgreSQL accepts (as root, it re-runs itself as postgres).
@@ -60,22 +61,29 @@ pids=$($psql -c "SELECT pid FROM pg_stat_activity
 count=$(echo "$pids" | wc -l)
 [ "$count" = "$n" ] || { echo "only $count of $n readers are waiting" >&2; exit 1; }
 
-# utime + stime of the backends, in clock ticks
-ticks()
+# CPU time of the backends, in microseconds: from /proc/PID/schedstat
+# (nanoseconds on CPU) where the kernel has it, else utime + stime from
+# /proc/PID/stat (clock ticks, which round each backend down to 10 ms)
+hz=$(getconf CLK_TCK)
+cpu_us()
 {
 	local t=0 p f
 	for p in $pids; do
-		# the fields after "(comm) "; utime and stime are the 12th and 13th
-		f=$(sed 's/^.*) //' "/proc/$p/stat")
-		set -- $f
-		t=$((t + ${12} + ${13}))
+		if [ -r "/proc/$p/schedstat" ]; then
+			read -r f _ <"/proc/$p/schedstat"
+			t=$((t + f / 1000))
+		else
+			# the fields after "(comm) "; utime and stime are the 12th and 13th
+			f=$(sed 's/^.*) //' "/proc/$p/stat")
+			set -- $f
+			t=$((t + (${12} + ${13}) * 1000000 / hz))
+		fi
 	done
 	echo $t
 }
-hz=$(getconf CLK_TCK)
-before=$(ticks)
+before=$(cpu_us)
 sleep "$secs"
-after=$(ticks)
-ms=$(( (after - before) * 1000 / hz ))
+after=$(cpu_us)
+ms=$(awk -v us=$((after - before)) 'BEGIN { printf "%.1f", us / 1000 }')
 echo "$n idle waiting readers used $ms ms of CPU in $secs s" \
 	"($(awk -v ms="$ms" -v s="$secs" 'BEGIN { printf "%.3f", ms / (s * 10) }')% of one core)"
