@@ -134,31 +134,42 @@ like($err, qr/permission denied for function mq_status/,
 
 # Everything an update must keep: catalog rows, grants, every row of every
 # queue table, the position of each msg_id sequence, and the EXECUTE
-# privileges of the roles on mq's functions, by name.
+# privileges of the roles on mq's functions, by name.  Rows are compared on
+# the columns their tables had at 0.1 ($cols, taken before the update):
+# columns a later version adds are not part of what it must keep.
+my ($tables, %cols);
 sub state_of
 {
 	my ($db) = @_;
-	my $tables = $node->safe_psql($db, q(
-SELECT string_agg(quote_ident(relname), ' ' ORDER BY relname) FROM pg_class
- WHERE relnamespace = 'mq'::regnamespace AND relkind = 'r' AND relname ~ '^[qda]_'));
 	my $sql = q(
-SELECT 'queue ' || to_jsonb(q)::text FROM mq.queue q
-UNION ALL SELECT 'grant ' || to_jsonb(g)::text FROM mq.grant g
-UNION ALL
 SELECT DISTINCT 'privilege ' || r.rolname || ' ' || p.proname || ' '
        || bool_or(has_function_privilege(r.oid, p.oid, 'EXECUTE')) OVER (PARTITION BY r.rolname, p.proname)
   FROM pg_proc p, pg_roles r
  WHERE p.proname IN ('mq_create', 'mq_status', 'mq_send', 'mq_read', 'mq_ack')
    AND r.rolname IN ('app', 'producer', 'consumer', 'other')
 );
-	for my $t (split ' ', $tables)
+	for my $t (@$tables)
 	{
-		$sql .= "UNION ALL SELECT '$t ' || to_jsonb(x)::text FROM mq.$t x\n";
+		my $keys = join(',', @{ $cols{$t} });
+		$sql .= "UNION ALL SELECT '$t ' || (SELECT jsonb_object_agg(e.key, e.value ORDER BY e.key)
+		           FROM jsonb_each(to_jsonb(x)) e WHERE e.key = ANY('{$keys}'))::text FROM mq.$t x\n";
 		(my $bare = $t) =~ s/"//g;
 		$sql .= "UNION ALL SELECT '$t seq ' || last_value FROM mq.\"${bare}_msg_id_seq\"\n"
 		  if $bare =~ /^q_/;
 	}
 	return $node->safe_psql($db, "SELECT * FROM ($sql) s(line) ORDER BY 1");
+}
+
+$tables = [ split ' ', $node->safe_psql('old', q(
+SELECT string_agg(quote_ident(relname), ' ' ORDER BY relname) FROM pg_class
+ WHERE relnamespace = 'mq'::regnamespace AND relkind = 'r'
+   AND (relname ~ '^[qda]_' OR relname IN ('queue', 'grant')))) ];
+for my $t (@$tables)
+{
+	(my $bare = $t) =~ s/"//g;
+	$cols{$t} = [ split ' ', $node->safe_psql('old', qq(
+SELECT string_agg(attname, ' ' ORDER BY attnum) FROM pg_attribute
+ WHERE attrelid = 'mq."$bare"'::regclass AND attnum > 0 AND NOT attisdropped)) ];
 }
 
 my $before = state_of('old');
