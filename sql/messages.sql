@@ -75,12 +75,12 @@ SELECT mq_purge('jobs');
 
 -- delay: invisible until due, counted as delayed
 SELECT mq_send('jobs', '{"n": "later"}', delay => '1 hour') AS l \gset
-SELECT mq_send('jobs', '{"n": "soon"}', delay => '20 milliseconds') AS d \gset
+SELECT mq_send('jobs', '{"n": "soon"}', delay => '1 second') AS d \gset
 SELECT mq_send('jobs', '{"n": "now"}') AS nw \gset
 SELECT ready, delayed FROM mq_metrics('jobs');
 SELECT state FROM mq_status('jobs', :l);
 SELECT body FROM mq_read('jobs', 10);
-SELECT pg_sleep(0.05);
+SELECT pg_sleep(1.2);
 SELECT body FROM mq_read('jobs', 10);
 SELECT mq_purge('jobs');
 

@@ -85,9 +85,9 @@ ok(defined wait_for('postgres',
 $node->safe_psql('postgres', 'CREATE DATABASE app2');
 $node->safe_psql('postgres', 'CREATE DATABASE plain');	# no mq: no worker
 $node->safe_psql($_, 'CREATE EXTENSION mq') for qw(postgres app2);
-ok(defined wait_for('postgres', has_worker('postgres'), 5),
-	'a worker starts within 5 s of CREATE EXTENSION');
-ok(defined wait_for('postgres', has_worker('app2'), 5),
+ok(defined wait_for('postgres', has_worker('postgres'), 15),
+	'a worker starts within seconds of CREATE EXTENSION');
+ok(defined wait_for('postgres', has_worker('app2'), 15),
 	'a second database gets its own worker');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker'"),
@@ -135,10 +135,10 @@ $node->safe_psql('postgres',
 my $m1 = $node->safe_psql('postgres', "SELECT mq_send('edge', '{\"n\": 1}')");
 my $m2 = $node->safe_psql('postgres', "SELECT mq_send('edge', '{\"n\": 2}')");
 my $end = $node->safe_psql('postgres', "SELECT max(lease_expires_at) FROM mq_read('edge', 2)");
-$node->safe_psql('postgres',
-	"SELECT pg_sleep(extract(epoch FROM '$end'::timestamptz - clock_timestamp()) - 0.2)");
+# the sleep and the ack in one session, so that no new psql comes between
 is($node->safe_psql('postgres',
-	"SELECT mq_ack('edge', $m1) AND clock_timestamp() < '$end'"), 't',
+	"SELECT pg_sleep(extract(epoch FROM '$end'::timestamptz - clock_timestamp()) - 0.5);
+	 SELECT mq_ack('edge', $m1) AND clock_timestamp() < '$end'"), "\nt",
 	'ack just before the last lease ends');
 ok(defined wait_for('postgres',
 	"SELECT count(*) = 1 FROM mq_dead('edge') WHERE msg_id = $m2", 10),
@@ -150,8 +150,8 @@ is($node->safe_psql('postgres', "SELECT state FROM mq_status('edge', $m1)"), 'do
 # looked: the worker skips the row the ack holds and goes on with the others
 my $m3 = $node->safe_psql('postgres', "SELECT mq_send('edge', '{\"n\": 3}')");
 my $m4 = $node->safe_psql('postgres', "SELECT mq_send('edge', '{\"n\": 4}')");
-$end = $node->safe_psql('postgres', "SELECT max(lease_expires_at) FROM mq_read('edge', 2)");
 my $bg = $node->background_psql('postgres');
+$end = $node->safe_psql('postgres', "SELECT max(lease_expires_at) FROM mq_read('edge', 2)");
 $bg->query_safe('BEGIN');
 is($bg->query_safe("SELECT mq_ack('edge', $m3) AND clock_timestamp() < '$end'"), 't',
 	'ack taken before the lease ends, not committed');
@@ -187,7 +187,8 @@ ok(defined wait_for('postgres', "SELECT NOT EXISTS (SELECT FROM mq_status('kept'
 	'purged after its retention');
 my $purged_after = $node->safe_psql('postgres',
 	"SELECT extract(epoch FROM clock_timestamp() - '$acked_at'::timestamptz)");
-ok($purged_after < 4, "purged within 2 s of the retention's end ($purged_after s after the ack)");
+# (wide: psql polls on a loaded machine; a worker that never purges fails above)
+ok($purged_after < 8, "purged within seconds of the retention's end ($purged_after s after the ack)");
 
 # -- a queue table that churns is vacuumed by the worker
 
@@ -209,8 +210,8 @@ ok(defined wait_for('postgres',
 my $pid = worker_pid('postgres');
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 ok(defined wait_for('postgres',
-	has_worker('postgres') . " AND pid <> $pid", 5),
-	'back within 5 s of pg_terminate_backend');
+	has_worker('postgres') . " AND pid <> $pid", 15),
+	'back within seconds of pg_terminate_backend');
 
 # kill -9 makes the postmaster reinitialise; the launcher starts them again
 $pid = worker_pid('app2');
@@ -233,10 +234,10 @@ ok(defined $latency && $latency < 2, 'and dead-letters again');
 
 $node->safe_psql('app2', 'DROP EXTENSION mq CASCADE');
 ok(defined wait_for('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'mq worker' AND datname = 'app2'", 5),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'mq worker' AND datname = 'app2'", 15),
 	'the worker leaves after DROP EXTENSION');
 $node->safe_psql('app2', 'CREATE EXTENSION mq');
-ok(defined wait_for('postgres', has_worker('app2'), 5),
+ok(defined wait_for('postgres', has_worker('app2'), 15),
 	'and comes back with CREATE EXTENSION');
 
 # -- mq.worker_enabled, reloaded
@@ -244,12 +245,12 @@ ok(defined wait_for('postgres', has_worker('app2'), 5),
 $node->safe_psql('postgres', 'ALTER SYSTEM SET mq.worker_enabled = off');
 $node->reload;
 ok(defined wait_for('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 5),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 15),
 	'mq.worker_enabled = off stops the workers');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET mq.worker_enabled');
 $node->reload;
 ok(defined wait_for('postgres',
-	"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 5),
+	"SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 15),
 	'and on brings them back');
 
 # -- databases: DROP DATABASE is not blocked, a copy of a database with mq
@@ -259,9 +260,11 @@ my $start = time;
 my ($ret, $stdout, $stderr) = $node->psql('postgres', 'DROP DATABASE app2');
 my $took = time - $start;
 is($ret, 0, "DROP DATABASE of a database with a worker succeeds ($stderr)");
-ok($took < 5, sprintf('within 5 s (%.2f s)', $took));
+# (DROP DATABASE itself gives up after 5 s of waiting for other sessions;
+# the bound is for a drop slowed otherwise)
+ok($took < 20, sprintf('without waiting for the worker (%.2f s)', $took));
 ok(defined wait_for('postgres',
-	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 5),
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 15),
 	'leaving one worker');
 
 $node->safe_psql('postgres', "ALTER SYSTEM SET mq.launcher_naptime = '1s'");

@@ -56,8 +56,8 @@ like($err, qr/permission denied for function mq_worker_start/,
 
 is($node->safe_psql('app', 'SELECT mq_worker_start()'), 't', 'mq_worker_start() starts one');
 ok(defined wait_for('app',
-	"SELECT count(*) = 1 FROM mq_dead('poison') WHERE msg_id = $id", 2),
-	'which dead-letters the message within 2 s');
+	"SELECT count(*) = 1 FROM mq_dead('poison') WHERE msg_id = $id", 10),
+	'which dead-letters the message within seconds');
 is($node->safe_psql('app', 'SELECT mq_worker_start()'), 'f', 'a second call finds it running');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'mq worker' AND datname = 'app'"),
@@ -68,15 +68,15 @@ is($node->safe_psql('postgres',
 is($ret, 0, "CREATE DATABASE ... TEMPLATE of its database succeeds ($err)");
 ok(defined wait_for('postgres',
 	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'mq worker' AND datname = 'app'",
-	5), 'and the worker comes back');
+	15), 'and the worker comes back');
 
 my $start = time;
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE app');
 my $took = time - $start;
 is($ret, 0, "DROP DATABASE of its database succeeds ($err)");
-ok($took < 5, sprintf('within 5 s (%.2f s)', $took));
+ok($took < 20, sprintf('without waiting for the worker (%.2f s)', $took));
 ok(defined wait_for('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 5),
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'mq worker'", 15),
 	'and no worker is left');
 
 $node->stop;
