@@ -64,6 +64,147 @@ AS 'MODULE_PATHNAME', 'mq_status' LANGUAGE C VOLATILE ROWS 1;
 SELECT mq.replace_acl('mq_status(text, bigint)', 'mq_status(text, bigint, interval)');
 DROP FUNCTION mq_status(text, bigint);
 
+/*
+ * Ordering and control for queues (SPEC 12.1): priority, message groups,
+ * deduplication, pause and rate limits.  See docs/design.md, "Ordering and
+ * control".
+ */
+
+-- Queue options.  "priorities" is internal: set by the first send with a
+-- non-zero priority, which also builds the queue's priority index; reads of
+-- a queue without it keep 0.1's statements.
+ALTER TABLE mq.queue
+	ADD COLUMN dedup_window interval NOT NULL DEFAULT '5 minutes',
+	ADD COLUMN paused boolean NOT NULL DEFAULT false,
+	ADD COLUMN rate_limit integer NOT NULL DEFAULT 0,
+	ADD COLUMN priorities boolean NOT NULL DEFAULT false;
+
+-- The tables of every existing queue gain what 0.2 stores: group_id and
+-- priority on live messages and dead letters (constant defaults: no table
+-- is rewritten), the parked messages of groups (p_), the groups with live
+-- messages (g_) and the dedup keys (k_).  mq_create makes new queues the
+-- same way (src/queue.c).  The new tables are not members of the extension,
+-- like every queue table: pg_dump dumps them and mq_drop drops them.
+DO $$
+DECLARE
+	q record;
+	persistence text;
+BEGIN
+	FOR q IN SELECT queue_name, unlogged FROM mq.queue LOOP
+		persistence := CASE WHEN q.unlogged THEN 'UNLOGGED' ELSE '' END;
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE mq.%I ADD COLUMN group_id pg_catalog.text COLLATE pg_catalog."C",'
+			' ADD COLUMN priority pg_catalog.int4 NOT NULL DEFAULT 0',
+			'q_' || q.queue_name);
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE mq.%I ADD COLUMN group_id pg_catalog.text COLLATE pg_catalog."C",'
+			' ADD COLUMN priority pg_catalog.int4 NOT NULL DEFAULT 0',
+			'd_' || q.queue_name);
+		EXECUTE pg_catalog.format(
+			'CREATE %1$s TABLE mq.%2$I ('
+			' msg_id pg_catalog.int8 PRIMARY KEY,'
+			' visible_at pg_catalog.timestamptz NOT NULL,'
+			' attempt pg_catalog.int4 NOT NULL DEFAULT 0,'
+			' enqueued_at pg_catalog.timestamptz NOT NULL,'
+			' body pg_catalog.jsonb NOT NULL,'
+			' headers pg_catalog.jsonb,'
+			' last_error pg_catalog.text,'
+			' group_id pg_catalog.text COLLATE pg_catalog."C" NOT NULL,'
+			' priority pg_catalog.int4 NOT NULL DEFAULT 0);'
+			'CREATE INDEX %3$I ON mq.%2$I (group_id, msg_id);'
+			'CREATE %1$s TABLE mq.%4$I ('
+			' group_id pg_catalog.text COLLATE "C" PRIMARY KEY,'
+			' n pg_catalog.int8 NOT NULL);'
+			'CREATE %1$s TABLE mq.%5$I ('
+			' dedup_key pg_catalog.text COLLATE "C" PRIMARY KEY,'
+			' msg_id pg_catalog.int8 NOT NULL,'
+			' enqueued_at pg_catalog.timestamptz NOT NULL);'
+			'CREATE INDEX %6$I ON mq.%5$I (enqueued_at);'
+			'ALTER EXTENSION mq DROP TABLE mq.%2$I;'
+			'ALTER EXTENSION mq DROP TABLE mq.%4$I;'
+			'ALTER EXTENSION mq DROP TABLE mq.%5$I',
+			persistence, 'p_' || q.queue_name, 'p_' || q.queue_name || '_group',
+			'g_' || q.queue_name, 'k_' || q.queue_name,
+			'k_' || q.queue_name || '_enqueued_at');
+	END LOOP;
+END
+$$;
+
+-- Messages carry their group and priority (more columns follow them).
+ALTER TYPE mq_message ADD ATTRIBUTE group_id text, ADD ATTRIBUTE priority integer;
+
+-- mq_queues shows the new options.
+-- (In the merged view these three follow "kind".)
+CREATE OR REPLACE VIEW mq_queues AS
+	SELECT q.queue_name::text AS queue, q.owner, q.visibility_timeout,
+		   q.max_attempts, q.retention, q.backoff_base, q.backoff_max,
+		   q.unlogged, q.notify, q.created_at,
+		   -- ordering and control
+		   q.dedup_window, q.paused, q.rate_limit
+	  FROM mq.queue q
+	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+		OR EXISTS (SELECT FROM mq.grant g
+					WHERE g.queue_name OPERATOR(pg_catalog.=) q.queue_name
+					  AND pg_catalog.pg_has_role(g.grantee, 'USAGE'));
+
+CREATE FUNCTION mq_create(queue text,
+						  visibility_timeout interval DEFAULT '30 seconds',
+						  max_attempts integer DEFAULT 5,
+						  retention interval DEFAULT NULL,
+						  backoff_base interval DEFAULT '1 second',
+						  backoff_max interval DEFAULT '10 minutes',
+						  unlogged boolean DEFAULT false,
+						  notify boolean DEFAULT false,
+						  dedup_window interval DEFAULT '5 minutes',
+						  paused boolean DEFAULT false,
+						  rate_limit integer DEFAULT 0)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_create' LANGUAGE C VOLATILE;
+SELECT mq.replace_acl('mq_create(text, interval, integer, interval, interval, interval, boolean, boolean)',
+					  'mq_create(text, interval, integer, interval, interval, interval, boolean, boolean, interval, boolean, integer)');
+DROP FUNCTION mq_create(text, interval, integer, interval, interval, interval, boolean, boolean);
+
+CREATE FUNCTION mq_alter(queue text,
+						 visibility_timeout interval DEFAULT NULL,
+						 max_attempts integer DEFAULT NULL,
+						 retention interval DEFAULT NULL,
+						 backoff_base interval DEFAULT NULL,
+						 backoff_max interval DEFAULT NULL,
+						 unlogged boolean DEFAULT NULL,
+						 notify boolean DEFAULT NULL,
+						 dedup_window interval DEFAULT NULL,
+						 paused boolean DEFAULT NULL,
+						 rate_limit integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_alter' LANGUAGE C VOLATILE;
+SELECT mq.replace_acl('mq_alter(text, interval, integer, interval, interval, interval, boolean, boolean)',
+					  'mq_alter(text, interval, integer, interval, interval, interval, boolean, boolean, interval, boolean, integer)');
+DROP FUNCTION mq_alter(text, interval, integer, interval, interval, interval, boolean, boolean);
+
+CREATE FUNCTION mq_send(queue text, body jsonb,
+						delay interval DEFAULT '0',
+						headers jsonb DEFAULT NULL,
+						group_id text DEFAULT NULL,
+						priority integer DEFAULT 0,
+						dedup_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_send' LANGUAGE C VOLATILE;
+SELECT mq.replace_acl('mq_send(text, jsonb, interval, jsonb)',
+					  'mq_send(text, jsonb, interval, jsonb, text, integer, text)');
+DROP FUNCTION mq_send(text, jsonb, interval, jsonb);
+
+CREATE FUNCTION mq_send_batch(queue text, bodies jsonb[],
+							  delay interval DEFAULT '0',
+							  headers jsonb DEFAULT NULL,
+							  group_ids text[] DEFAULT NULL,
+							  priority integer DEFAULT 0,
+							  dedup_keys text[] DEFAULT NULL)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_send_batch' LANGUAGE C VOLATILE ROWS 100;
+SELECT mq.replace_acl('mq_send_batch(text, jsonb[], interval, jsonb)',
+					  'mq_send_batch(text, jsonb[], interval, jsonb, text[], integer, text[])');
+DROP FUNCTION mq_send_batch(text, jsonb[], interval, jsonb);
+
 -- (sections of later changes go above this line)
 
 DROP FUNCTION mq.replace_acl(pg_catalog.regprocedure, pg_catalog.regprocedure);

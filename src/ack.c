@@ -12,6 +12,10 @@
  * transaction and then re-evaluates its condition against the new row
  * version (READ COMMITTED), so the first to commit wins.
  *
+ * On the tables of 0.2 the plain statements leave messages of a group
+ * alone: those are acked by statements that also release the group
+ * (order.c), which a backend tries first once it has acked one.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -77,9 +81,32 @@ mq_ack(PG_FUNCTION_ARGS)
 	nulls[3] = PG_ARGISNULL(3) ? 'n' : ' ';
 
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
-	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
-			  values, nulls, 0);
-	acked = (SPI_processed > 0);
+	acked = false;
+	if (!queue->group_hint)
+	{
+		MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
+				  values, nulls, 0);
+		acked = (SPI_processed > 0);
+	}
+	if (!acked && queue->v2)
+	{
+		/* a message of a group (or none): ack it and release its group */
+		MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_GROUP_RETAIN : MQ_STMT_ACK_GROUP,
+				  values, nulls, 0);
+		acked = (SPI_processed > 0);
+		if (acked)
+		{
+			char	   *group_id = SPI_getvalue(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1);
+			bool		isnull;
+			Datum		left = SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 2, &isnull);
+
+			queue->group_hint = (group_id != NULL);
+			if (group_id != NULL)
+				MqGroupRelease(queue, group_id, isnull ? 0 : DatumGetInt64(left));
+		}
+	}
 	/*
 	 * Should we roll back, the message is back where it was; when we
 	 * commit, a producer waiting in mq_status learns its fate.
@@ -109,6 +136,42 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 	if (SPI_processed > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
 	MqReturnRows(fcinfo);
+
+	/*
+	 * On 0.2's tables, ids the plain statement did not find may be messages
+	 * of groups (or unknown): ack those and release their groups.
+	 */
+	if (queue->v2 &&
+		SPI_processed < (uint64) ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)),
+												ARR_DIMS(PG_GETARG_ARRAYTYPE_P(1))))
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+		uint64		n;
+		uint64		i;
+		char	  **groups;
+
+		MqExecute(queue, queue->has_retention ?
+				  MQ_STMT_ACK_IDS_GROUP_RETAIN : MQ_STMT_ACK_IDS_GROUP,
+				  values, NULL, 0);
+		n = SPI_processed;
+		if (n > 0)
+			MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
+		groups = palloc0(sizeof(char *) * (n + 1));
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, 1, &isnull);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+			groups[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		}
+		for (i = 0; i < n; i++)
+		{
+			if (groups[i] != NULL)
+				MqGroupRelease(queue, groups[i], -1);
+		}
+	}
 	MqEnd(&call);
 	return (Datum) 0;
 }
@@ -143,6 +206,8 @@ mq_nack(PG_FUNCTION_ARGS)
 		int32		attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc,
 														  1, &isnull));
+		char	   *group_id = queue->v2 ?
+			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) : NULL;
 
 		now = GetCurrentTimestamp();
 		values[2] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
@@ -159,6 +224,9 @@ mq_nack(PG_FUNCTION_ARGS)
 		MqExecute(queue, attempt >= queue->max_attempts ?
 				  MQ_STMT_NACK_DEAD : MQ_STMT_NACK_RETRY, values, nulls, 0);
 		nacked = true;
+		/* a dead-lettered head lets its group move on; a retry keeps it */
+		if (group_id != NULL && attempt >= queue->max_attempts)
+			MqGroupRelease(queue, group_id, -1);
 		/* a retry, now or later, changes when readers should look */
 		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT |
 						 (attempt >= queue->max_attempts ? MQ_WAKE_STATUS_ON_COMMIT : 0));

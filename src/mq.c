@@ -60,6 +60,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MqWakeupInit();
+	MqRateInit();
 
 	DefineCustomBoolVariable("mq.worker_enabled",
 							 "Runs the background workers that dead-letter, purge and vacuum.",
