@@ -10,12 +10,13 @@
  * that many; what it did not find it gives back.  So deliveries over any
  * interval t stay within r * t + r.  A bucket starts full.  A change of the
  * limit applies at the next call (the bucket keeps its tokens, capped at
- * the new limit).
+ * the new limit).  A queue dropped and created again under its name starts
+ * with a full bucket.
  *
  * With shared_preload_libraries, the buckets are in a shared hash table
  * keyed by database and queue name, with room for MQ_RATE_QUEUES queues;
  * entries are never removed (a queue dropped and created again under its
- * name finds its bucket).  Locking: one LWLock (tranche "mq rate") guards
+ * name reuses its entry).  Locking: one LWLock (tranche "mq rate") guards
  * the table; a call holds it exclusively for a lookup and a few additions,
  * and never while it does anything else.  Without preload, or when the
  * shared table is full, each session keeps buckets of its own, so the
@@ -47,6 +48,7 @@ typedef struct MqRateKey
 typedef struct MqRateBucket
 {
 	MqRateKey	key;
+	Oid			relid;			/* the queue's live table: a new queue starts full */
 	double		tokens;
 	TimestampTz updated;		/* when tokens was last brought up to date */
 } MqRateBucket;
@@ -127,8 +129,9 @@ mq_rate_bucket(MqQueue *queue, bool shared, TimestampTz now)
 	}
 	if (b == NULL)
 		return NULL;
-	if (!found)
+	if (!found || b->relid != queue->relid)
 	{
+		b->relid = queue->relid;
 		b->tokens = rate;
 		b->updated = now;
 	}

@@ -194,6 +194,14 @@ mq_read(PG_FUNCTION_ARGS)
 			MemoryContextReset(loopcxt);
 			oldcxt = MemoryContextSwitchTo(loopcxt);
 			AcceptInvalidationMessages();
+
+			/*
+			 * A resume wakes us from its commit callback, which runs before
+			 * its invalidation is sent: reread a paused queue's options from
+			 * the catalog (committed by then) rather than trust the cache.
+			 */
+			if (queue->paused)
+				queue->valid = false;
 			queue = MqLookup(&call, name, false);
 			/* a grant revoked meanwhile ends the wait */
 			MqCheckPrivilege(&call, queue, MQ_PRIV_READ);
