@@ -96,15 +96,19 @@ mq_ack(PG_FUNCTION_ARGS)
 		acked = (SPI_processed > 0);
 		if (acked)
 		{
-			char	   *group_id = SPI_getvalue(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1);
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			char	   *group_id = SPI_getvalue(tup, desc, 1);
+			bool		noleft;
 			bool		isnull;
-			Datum		left = SPI_getbinval(SPI_tuptable->vals[0],
-											 SPI_tuptable->tupdesc, 2, &isnull);
+			Datum		left = SPI_getbinval(tup, desc, 2, &noleft);
+			int64		moved = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 
 			queue->group_hint = (group_id != NULL);
-			if (group_id != NULL)
-				MqGroupRelease(queue, group_id, isnull ? 0 : DatumGetInt64(left));
+			if (moved > 0)
+				MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT);
+			else if (group_id != NULL && !noleft)
+				MqGroupRelease(queue, group_id, DatumGetInt64(left));
 		}
 	}
 	/*

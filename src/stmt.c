@@ -152,6 +152,27 @@
 	{TIMESTAMPTZOID, JSONBOID, JSONBOID, TIMESTAMPTZOID, INT8OID, TEXTOID, \
 	 INT4OID, TEXTOID}
 
+/* the next message of the group of the message in CTE m, moved into q_ */
+#define PROMOTE_NEXT(now) \
+	" x AS (DELETE FROM %5$s WHERE msg_id" EQ "(SELECT p.msg_id FROM %5$s p" \
+	" WHERE p.group_id" EQ "(SELECT m.group_id FROM m)" \
+	" ORDER BY p.group_id, p.msg_id LIMIT 1)" \
+	" RETURNING msg_id, visible_at, attempt, enqueued_at, body, headers," \
+	" last_error, group_id, priority)," \
+	" y AS (INSERT INTO %1$s (msg_id, visible_at, attempt, enqueued_at, body," \
+	" headers, last_error, group_id, priority)" \
+	" SELECT msg_id, GREATEST(visible_at, " now "), attempt, enqueued_at, body," \
+	" headers, last_error, group_id, priority FROM x RETURNING 1)"
+
+#define ACK_GROUP_SQL(cols, retain) \
+	"WITH m AS (DELETE FROM %1$s WHERE " ONE_MESSAGE \
+	" RETURNING msg_id, group_id" cols ")," retain \
+	" l AS (UPDATE %6$s g SET n = g.n OPERATOR(pg_catalog.-) 1 FROM m" \
+	" WHERE g.group_id" EQ "m.group_id RETURNING g.n)," \
+	PROMOTE_NEXT("$3") \
+	" SELECT m.group_id, (SELECT l.n FROM l), (SELECT pg_catalog.count(*) FROM y)" \
+	" FROM m"
+
 #define RETAIN_ACKED \
 	" INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at, result)" \
 	" SELECT msg_id, attempt, enqueued_at, $3, $4 FROM m"
@@ -474,25 +495,22 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		2, {INT8ARRAYOID, TIMESTAMPTZOID}
 	},
 	/*
-	 * Ack any message, and leave its group in the same statement: the row of
-	 * the group is locked after the statement's snapshot was taken (waiting
-	 * for a send of the group that holds it), and its count read from the
-	 * latest version.  Returns (group_id, n left), no row if nothing acked.
+	 * Ack any message, leave its group and move the group's next message
+	 * into the live table, in one statement.  The row of the group is locked
+	 * after the statement's snapshot was taken (waiting for a send of the
+	 * group that holds it), and its count is read from the latest version;
+	 * the next message is the lowest parked msg_id of the group in the
+	 * snapshot.  Returns (group_id, n left, messages moved), no row if
+	 * nothing was acked.  When n left > 0 and none moved, the messages left
+	 * were sent by transactions that committed after the snapshot: the
+	 * caller runs GROUP_PROMOTE, whose snapshot sees them.
 	 */
 	[MQ_STMT_ACK_GROUP] = {
-		"WITH m AS (DELETE FROM %1$s WHERE " ONE_MESSAGE " RETURNING group_id),"
-		" l AS (UPDATE %6$s g SET n = g.n OPERATOR(pg_catalog.-) 1 FROM m"
-		" WHERE g.group_id" EQ "m.group_id RETURNING g.n)"
-		" SELECT m.group_id, (SELECT l.n FROM l) FROM m",
-		2, {INT8OID, INT4OID}
+		ACK_GROUP_SQL("", ""),
+		3, {INT8OID, INT4OID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_ACK_GROUP_RETAIN] = {
-		"WITH m AS (DELETE FROM %1$s WHERE " ONE_MESSAGE
-		" RETURNING msg_id, attempt, enqueued_at, group_id),"
-		" r AS (" RETAIN_ACKED "),"
-		" l AS (UPDATE %6$s g SET n = g.n OPERATOR(pg_catalog.-) 1 FROM m"
-		" WHERE g.group_id" EQ "m.group_id RETURNING g.n)"
-		" SELECT m.group_id, (SELECT l.n FROM l) FROM m",
+		ACK_GROUP_SQL(", attempt, enqueued_at", " r AS (" RETAIN_ACKED "),"),
 		4, {INT8OID, INT4OID, TIMESTAMPTZOID, JSONBOID}
 	},
 	/* ... the same for a list of ids: (msg_id, group_id) of those acked */
