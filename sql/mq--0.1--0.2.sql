@@ -205,6 +205,44 @@ SELECT mq.replace_acl('mq_send_batch(text, jsonb[], interval, jsonb)',
 					  'mq_send_batch(text, jsonb[], interval, jsonb, text[], integer, text[])');
 DROP FUNCTION mq_send_batch(text, jsonb[], interval, jsonb);
 
+-- Schedules: messages sent by the background worker on a cron schedule
+-- (src/schedule.c).  owner is the role that made or last replaced it, as
+-- whom the worker sends; next_at is the next tick.
+CREATE TABLE mq.schedule (
+	schedule			text COLLATE "C" PRIMARY KEY,
+	queue_name			text COLLATE "C" NOT NULL,
+	cron				text NOT NULL,
+	body				jsonb NOT NULL,
+	headers				jsonb,
+	owner				regrole NOT NULL,
+	next_at				timestamptz NOT NULL,
+	last_at				timestamptz,
+	created_at			timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX schedule_next_at ON mq.schedule (next_at);
+SELECT pg_catalog.pg_extension_config_dump('mq.schedule', '');
+
+-- Only the schedules of queues the caller holds some privilege on.
+CREATE VIEW mq_schedules AS
+	SELECT s.schedule::text AS schedule, s.queue_name::text AS queue, s.cron,
+		   s.next_at, s.last_at, s.owner
+	  FROM mq.schedule s
+	  JOIN mq.queue q ON q.queue_name OPERATOR(pg_catalog.=) s.queue_name
+	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+		OR EXISTS (SELECT FROM mq.grant g
+					WHERE g.queue_name OPERATOR(pg_catalog.=) q.queue_name
+					  AND pg_catalog.pg_has_role(g.grantee, 'USAGE'));
+GRANT SELECT ON mq_schedules TO PUBLIC;
+
+CREATE FUNCTION mq_schedule(schedule text, queue text, cron text, body jsonb,
+							headers jsonb DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_schedule' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_unschedule(schedule text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_unschedule' LANGUAGE C VOLATILE;
+
 -- (sections of later changes go above this line)
 
 DROP FUNCTION mq.replace_acl(pg_catalog.regprocedure, pg_catalog.regprocedure);

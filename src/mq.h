@@ -207,6 +207,9 @@ extern int32 MqRateTake(MqQueue *queue, int32 qty, TimestampTz *next);
 extern void MqRateReturn(MqQueue *queue, int32 unused);
 extern void MqRateInit(void);
 
+/* schedule.c */
+extern void MqScheduleRun(TimestampTz *next);
+
 /* floor.c */
 extern void MqFloorReset(MqQueue *queue);
 extern void MqFloorAdvance(MqQueue *queue);

@@ -702,6 +702,12 @@ mq_drop(PG_FUNCTION_ARGS)
 								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 								  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete the grants of queue \"%s\"", name);
+		/* 0.2: and its schedules */
+		if (dropped && OidIsValid(get_relname_relid("schedule", call.nspid)) &&
+			SPI_execute_with_args("DELETE FROM mq.schedule"
+								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete the schedules of queue \"%s\"", name);
 		if (dropped &&
 			SPI_execute(queue->v2 ?
 						psprintf("DROP TABLE %s, %s, %s, %s, %s, %s",

@@ -21,6 +21,8 @@
  *   retention (all of them when retention is off).
  * - On the tables of 0.2, DEDUP_PURGE forgets dedup keys older than the
  *   queue's dedup_window, and GROUP_PURGE the rows of groups left empty.
+ * - After the queues, it sends the messages of schedules that are due
+ *   (schedule.c), each tick in the transaction that records it.
  * - NEXT_DUE tells when the next known last lease or retention period ends;
  *   the worker sleeps until then, or mq.worker_naptime at most (a lease
  *   granted meanwhile is found by the next pass).
@@ -411,6 +413,17 @@ mq_worker_pass(TimestampTz start)
 		mq_worker_queue(lfirst(lc), &next);
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	/* the schedules that are due (0.2; schedule.c) */
+	PG_TRY();
+	{
+		MqScheduleRun(&next);
+	}
+	PG_CATCH();
+	{
+		mq_worker_recover();
+	}
+	PG_END_TRY();
 	if (mq_vacuum_threshold >= 0)
 	{
 		List	   *relids = NIL;
