@@ -2,7 +2,7 @@
 -- defaults and its return type, the mq_message type, the mq_queues view,
 -- the internal schema and the mq.max_message_size and mq.max_wait settings.
 BEGIN;
-SELECT plan(121);
+SELECT plan(126);
 
 -- Defaults are compared in their text form, which depends on IntervalStyle.
 SET LOCAL IntervalStyle = 'postgres';
@@ -236,6 +236,24 @@ SELECT is(pg_get_function_result(to_regprocedure('mq_metrics(text)')),
 	'TABLE(queue text, ready bigint, delayed bigint, in_flight bigint, dead bigint, '
 	'retained bigint, oldest_ready_age interval)',
 	'mq_metrics result columns');
+
+-- mq_schedule, mq_unschedule (0.2)
+SELECT function_returns('mq_schedule', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb'], 'boolean');
+SELECT is(pg_get_function_arguments(to_regprocedure('mq_schedule(text,text,text,jsonb,jsonb)')),
+	'schedule text, queue text, cron text, body jsonb, headers jsonb DEFAULT NULL::jsonb',
+	'mq_schedule arguments and defaults');
+SELECT function_returns('mq_unschedule', ARRAY['text'], 'boolean');
+SELECT is(pg_get_function_arguments(to_regprocedure('mq_unschedule(text)')),
+	'schedule text', 'mq_unschedule arguments');
+SELECT results_eq(
+	$$SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a
+	   WHERE a.attrelid = to_regclass('mq_schedules') AND a.attnum > 0 AND NOT a.attisdropped
+	   ORDER BY a.attnum$$,
+	$$VALUES ('schedule', 'text'), ('queue', 'text'), ('cron', 'text'),
+			 ('next_at', 'timestamp with time zone'), ('last_at', 'timestamp with time zone'),
+			 ('owner', 'regrole')$$,
+	'mq_schedules columns, in order, with their types');
 
 --
 -- The mq_message type

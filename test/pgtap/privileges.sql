@@ -4,7 +4,7 @@
 -- send, read or manage.  A refused call fails with 42501 and changes nothing.
 -- Creating queues takes EXECUTE on mq_create, which PUBLIC does not have.
 BEGIN;
-SELECT plan(120);
+SELECT plan(130);
 
 CREATE ROLE tap_alice;
 CREATE ROLE tap_bob;
@@ -333,6 +333,34 @@ SELECT lives_ok($$SELECT mq_alter('tap_o', paused => false)$$, 'the owner resume
 SELECT results_eq($$SELECT body, group_id, priority FROM mq_pop('tap_o', 10)$$,
 	$$VALUES ('{"n": 1}'::jsonb, 'g'::text, 5), ('{}'::jsonb, NULL, -1)$$,
 	'the owner pops: the group''s head, then the rest, by priority');
+RESET ROLE;
+-- schedules: creating takes send; replacing or dropping one takes being its
+-- owner or manage on its queue; mq_schedules shows those of queues one
+-- holds a privilege on
+SET ROLE tap_carol;
+SELECT is(mq_schedule('tap_sch', 'tap_o', '0 0 1 1 *', '{}'), true, 'send: carol schedules');
+SELECT is((SELECT count(*)::int FROM mq_schedules), 1, 'carol sees her schedule');
+RESET ROLE;
+SET ROLE tap_dave;
+SELECT throws_ok($$SELECT mq_schedule('tap_sch2', 'tap_o', '0 0 1 1 *', '{}')$$,
+	'42501', 'permission denied for queue "tap_o"', 'dave: scheduling refused');
+SELECT is((SELECT count(*)::int FROM mq_schedules), 0, 'dave sees no schedule');
+SELECT throws_ok($$SELECT mq_unschedule('tap_sch')$$,
+	'42501', 'permission denied for schedule "tap_sch"', 'dave: unscheduling refused');
+RESET ROLE;
+SET ROLE tap_alice;
+SELECT is(mq_schedule('tap_sch', 'tap_o', '0 0 2 1 *', '{}'), false,
+	'alice (manage on the queue) replaces carol''s schedule');
+SELECT is((SELECT owner::text FROM mq_schedules), 'tap_alice', 'and owns it now');
+RESET ROLE;
+SET ROLE tap_carol;
+SELECT throws_ok($$SELECT mq_schedule('tap_sch', 'tap_o', '0 0 3 1 *', '{}')$$,
+	'42501', 'permission denied for schedule "tap_sch"', 'carol may not replace alice''s schedule');
+SELECT throws_ok($$SELECT mq_unschedule('tap_sch')$$,
+	'42501', 'permission denied for schedule "tap_sch"', 'nor drop it');
+RESET ROLE;
+SET ROLE tap_alice;
+SELECT is(mq_unschedule('tap_sch'), true, 'alice drops it');
 SELECT is(mq_drop('tap_o'), true, 'alice drops tap_o');
 RESET ROLE;
 
