@@ -65,7 +65,7 @@ done
 psql_side() {	# side, sql...
 	local side=$1 p=$port; shift
 	[ $side = new ] && p=$((port + 1))
-	PGHOST=$work PGPORT=$p PGUSER=postgres PGDATABASE=cmp \
+	PGHOST=$work PGPORT=$p PGUSER=postgres PGDATABASE=cmp PGOPTIONS="-c client_min_messages=warning" \
 		"$work/pg-$side/usr/lib/postgresql/15/bin/psql" -qXAt -v ON_ERROR_STOP=1 "$@"
 }
 bench_side() {	# side, script -> tps in $work/tps-side

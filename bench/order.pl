@@ -6,8 +6,9 @@
 # after bench.pl; by hand: perl bench/order.pl.
 #
 # Scenarios (2 clients, read 1 + ack, from a backlog topped up before each
-# run), each against a plain queue in the same round, the order of the
-# two alternating from round to round:
+# run), each against a plain queue at the same time (both sides share
+# whatever else the machine does, which keeps their ratio steady on a busy
+# machine):
 #   groups   10,000 groups, 5 messages each, against an ungrouped queue
 #   blocked  the same, with 10,000 more groups whose heads are in flight
 #            (leased for an hour) and messages waiting behind them
@@ -15,7 +16,7 @@
 # A ratio is the median of the per-round ratios.
 #
 # Environment: PGBIN (directory of psql and pgbench), BENCH_SECS (length of
-# a run, 5), BENCH_ROUNDS (5), BENCH_SYNC (synchronous_commit, off).
+# a run, 5), BENCH_ROUNDS (7), BENCH_SYNC (synchronous_commit, off).
 #
 use strict;
 use warnings;
@@ -25,7 +26,7 @@ use File::Basename qw(dirname);
 my $dir = dirname(abs_path($0));
 my $bin = $ENV{PGBIN} ? "$ENV{PGBIN}/" : '';
 my $secs = $ENV{BENCH_SECS} // 5;
-my $rounds = $ENV{BENCH_ROUNDS} // 5;
+my $rounds = $ENV{BENCH_ROUNDS} // 7;
 my $sync = $ENV{BENCH_SYNC} // 'off';
 my $backlog = 120_000;
 my $groups = 10_000;
@@ -46,20 +47,35 @@ sub median
 	return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
 }
 
-# consumed messages per second of 2 clients reading 1 and acking, on queue q
-sub consume
+sub live { my ($q) = @_; return sql("SELECT (SELECT count(*) FROM mq.q_$q) + (SELECT count(*) FROM mq.p_$q)"); }
+
+# Messages consumed per second by 2 clients reading 1 and acking, on each
+# of two queues at the same time (so that both share whatever else the
+# machine does).
+sub consume_pair
 {
-	my ($q) = @_;
-	my $before = sql("SELECT count(*) FROM mq.q_$q") + sql("SELECT count(*) FROM mq.p_$q");
+	my @q = @_;
+	my %before = map { $_ => live($_) } @q;
+	my %fh;
 	local $ENV{PGOPTIONS} = "-c synchronous_commit=$sync";
-	my $out = `${bin}pgbench -n -M prepared -c 2 -j 2 -T $secs -f $dir/scripts/order_consume1.sql -D q=$q 2>&1`;
-	die "pgbench failed on $q:\n$out\n" if $? != 0;
-	my ($ntx) = $out =~ /number of transactions actually processed: (\d+)/;
-	my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
-	my $after = sql("SELECT count(*) FROM mq.q_$q") + sql("SELECT count(*) FROM mq.p_$q");
-	my $gone = $before - $after;
-	die "$q ran dry\n" if $after < 1000;
-	return $gone / ($ntx / $tps);
+	for my $q (@q)
+	{
+		open($fh{$q}, '-|', "${bin}pgbench -n -M prepared -c 2 -j 2 -T $secs"
+			 . " -f $dir/scripts/order_consume1.sql -D q=$q 2>&1") or die "pgbench: $!\n";
+	}
+	my @rates;
+	for my $q (@q)
+	{
+		my $out = do { local $/; readline($fh{$q}) };
+		close($fh{$q});
+		my ($ntx) = $out =~ /number of transactions actually processed: (\d+)/;
+		my ($tps) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
+		die "pgbench failed on $q:\n$out\n" unless $tps;
+		my $after = live($q);
+		die "$q ran dry\n" if $after < 1000;
+		push @rates, ($before{$q} - $after) / ($ntx / $tps);
+	}
+	return @rates;
 }
 
 # Top a queue up to the backlog: messages spread over its groups (round
@@ -67,7 +83,7 @@ sub consume
 sub top_up
 {
 	my ($q, $kind) = @_;
-	my $have = sql("SELECT count(*) FROM mq.q_$q") + sql("SELECT count(*) FROM mq.p_$q");
+	my $have = live($q);
 	my $need = $backlog - $have;
 	while ($need > 0)
 	{
@@ -120,17 +136,7 @@ for my $round (1 .. $rounds)
 		top_up($q, $name eq 'priority' ? 'priority' : 'groups');
 		if ($name eq 'blocked') { $backlog -= 2 * $groups; }
 		top_up('ob_plain', 'plain');
-		my ($a, $b);
-		if ($round % 2)
-		{
-			$a = consume($q);
-			$b = consume('ob_plain');
-		}
-		else
-		{
-			$b = consume('ob_plain');
-			$a = consume($q);
-		}
+		my ($a, $b) = consume_pair($q, 'ob_plain');
 		push @{$rate{$name}{$q}}, $a;
 		push @{$rate{$name}{plain}}, $b;
 		push @{$ratio{$name}}, $a / $b;
