@@ -57,7 +57,7 @@ SELECT c.relname FROM pg_class c
  WHERE c.relnamespace = 'mq'::regnamespace AND c.relname ~ '^[a-z]_up(_|$)' ORDER BY 1;
 SELECT count(*) AS members FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
  WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
-   AND c.relnamespace = 'mq'::regnamespace AND c.relname NOT IN ('queue', 'grant');
+   AND c.relnamespace = 'mq'::regnamespace AND c.relname NOT IN ('queue', 'grant', 'schedule');
 SELECT queue, dedup_window, paused, rate_limit FROM mq_queues ORDER BY queue;
 
 -- grants on replaced functions are kept
