@@ -52,6 +52,8 @@ CONF
 	trap '"$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null; rm -rf "$dir"' EXIT
 	"$PGBIN/createdb" bench
 	perl "$top/bench/bench.pl"
+	# SPEC 12.5: groups and priority against a plain queue
+	perl "$top/bench/order.pl" | tee "$BENCH_OUT/order.txt"
 	exit
 fi
 

@@ -106,6 +106,172 @@ BEGIN
 END
 $$;
 
+/*
+ * Ordering and control for queues (SPEC 12.1): priority, message groups,
+ * deduplication, pause and rate limits.  See docs/design.md, "Ordering and
+ * control".
+ */
+
+-- Queue options.  "priorities" is internal: set by the first send with a
+-- non-zero priority, which also builds the queue's priority index; reads of
+-- a queue without it keep 0.1's statements.
+ALTER TABLE mq.queue
+	ADD COLUMN dedup_window interval NOT NULL DEFAULT '5 minutes',
+	ADD COLUMN paused boolean NOT NULL DEFAULT false,
+	ADD COLUMN rate_limit integer NOT NULL DEFAULT 0,
+	ADD COLUMN priorities boolean NOT NULL DEFAULT false;
+
+-- The tables of every existing queue gain what 0.2 stores: group_id and
+-- priority on live messages and dead letters (constant defaults: no table
+-- is rewritten), the parked messages of groups (p_), the groups with live
+-- messages (g_) and the dedup keys (k_).  mq_create makes new queues the
+-- same way (src/queue.c).  The new tables are not members of the extension,
+-- like every queue table: pg_dump dumps them and mq_drop drops them.
+DO $$
+DECLARE
+	q record;
+	persistence text;
+BEGIN
+	FOR q IN SELECT queue_name, unlogged FROM mq.queue LOOP
+		persistence := CASE WHEN q.unlogged THEN 'UNLOGGED' ELSE '' END;
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE mq.%I ADD COLUMN group_id pg_catalog.text COLLATE pg_catalog."C",'
+			' ADD COLUMN priority pg_catalog.int4 NOT NULL DEFAULT 0',
+			'q_' || q.queue_name);
+		EXECUTE pg_catalog.format(
+			'ALTER TABLE mq.%I ADD COLUMN group_id pg_catalog.text COLLATE pg_catalog."C",'
+			' ADD COLUMN priority pg_catalog.int4 NOT NULL DEFAULT 0',
+			'd_' || q.queue_name);
+		EXECUTE pg_catalog.format(
+			'CREATE %1$s TABLE mq.%2$I ('
+			' msg_id pg_catalog.int8 CONSTRAINT %7$I PRIMARY KEY,'
+			' visible_at pg_catalog.timestamptz NOT NULL,'
+			' attempt pg_catalog.int4 NOT NULL DEFAULT 0,'
+			' enqueued_at pg_catalog.timestamptz NOT NULL,'
+			' body pg_catalog.jsonb NOT NULL,'
+			' headers pg_catalog.jsonb,'
+			' last_error pg_catalog.text,'
+			' group_id pg_catalog.text COLLATE pg_catalog."C" NOT NULL,'
+			' priority pg_catalog.int4 NOT NULL DEFAULT 0);'
+			'CREATE INDEX %3$I ON mq.%2$I (group_id, msg_id);'
+			'CREATE %1$s TABLE mq.%4$I ('
+			' group_id pg_catalog.text COLLATE "C" CONSTRAINT %8$I PRIMARY KEY,'
+			' n pg_catalog.int8 NOT NULL);'
+			'CREATE %1$s TABLE mq.%5$I ('
+			' dedup_key pg_catalog.text COLLATE "C" CONSTRAINT %9$I PRIMARY KEY,'
+			' msg_id pg_catalog.int8 NOT NULL,'
+			' enqueued_at pg_catalog.timestamptz NOT NULL);'
+			'CREATE INDEX %6$I ON mq.%5$I (enqueued_at);'
+			'ALTER EXTENSION mq DROP TABLE mq.%2$I;'
+			'ALTER EXTENSION mq DROP TABLE mq.%4$I;'
+			'ALTER EXTENSION mq DROP TABLE mq.%5$I',
+			persistence, 'p_' || q.queue_name, 'p_' || q.queue_name || '$group',
+			'g_' || q.queue_name, 'k_' || q.queue_name,
+			'k_' || q.queue_name || '$enqueued_at', 'p_' || q.queue_name || '$pkey',
+			'g_' || q.queue_name || '$pkey', 'k_' || q.queue_name || '$pkey');
+	END LOOP;
+END
+$$;
+
+-- Messages carry their group and priority (more columns follow them).
+ALTER TYPE mq_message ADD ATTRIBUTE group_id text, ADD ATTRIBUTE priority integer;
+
+CREATE FUNCTION mq_create(queue text,
+						  visibility_timeout interval DEFAULT '30 seconds',
+						  max_attempts integer DEFAULT 5,
+						  retention interval DEFAULT NULL,
+						  backoff_base interval DEFAULT '1 second',
+						  backoff_max interval DEFAULT '10 minutes',
+						  unlogged boolean DEFAULT false,
+						  notify boolean DEFAULT false,
+						  dedup_window interval DEFAULT '5 minutes',
+						  paused boolean DEFAULT false,
+						  rate_limit integer DEFAULT 0)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_create' LANGUAGE C VOLATILE;
+SELECT mq.replace_acl('mq_create(text, interval, integer, interval, interval, interval, boolean, boolean)',
+					  'mq_create(text, interval, integer, interval, interval, interval, boolean, boolean, interval, boolean, integer)');
+DROP FUNCTION mq_create(text, interval, integer, interval, interval, interval, boolean, boolean);
+
+CREATE FUNCTION mq_alter(queue text,
+						 visibility_timeout interval DEFAULT NULL,
+						 max_attempts integer DEFAULT NULL,
+						 retention interval DEFAULT NULL,
+						 backoff_base interval DEFAULT NULL,
+						 backoff_max interval DEFAULT NULL,
+						 unlogged boolean DEFAULT NULL,
+						 notify boolean DEFAULT NULL,
+						 dedup_window interval DEFAULT NULL,
+						 paused boolean DEFAULT NULL,
+						 rate_limit integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_alter' LANGUAGE C VOLATILE;
+SELECT mq.replace_acl('mq_alter(text, interval, integer, interval, interval, interval, boolean, boolean)',
+					  'mq_alter(text, interval, integer, interval, interval, interval, boolean, boolean, interval, boolean, integer)');
+DROP FUNCTION mq_alter(text, interval, integer, interval, interval, interval, boolean, boolean);
+
+CREATE FUNCTION mq_send(queue text, body jsonb,
+						delay interval DEFAULT '0',
+						headers jsonb DEFAULT NULL,
+						group_id text DEFAULT NULL,
+						priority integer DEFAULT 0,
+						dedup_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_send' LANGUAGE C VOLATILE;
+SELECT mq.replace_acl('mq_send(text, jsonb, interval, jsonb)',
+					  'mq_send(text, jsonb, interval, jsonb, text, integer, text)');
+DROP FUNCTION mq_send(text, jsonb, interval, jsonb);
+
+CREATE FUNCTION mq_send_batch(queue text, bodies jsonb[],
+							  delay interval DEFAULT '0',
+							  headers jsonb DEFAULT NULL,
+							  group_ids text[] DEFAULT NULL,
+							  priority integer DEFAULT 0,
+							  dedup_keys text[] DEFAULT NULL)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_send_batch' LANGUAGE C VOLATILE ROWS 100;
+SELECT mq.replace_acl('mq_send_batch(text, jsonb[], interval, jsonb)',
+					  'mq_send_batch(text, jsonb[], interval, jsonb, text[], integer, text[])');
+DROP FUNCTION mq_send_batch(text, jsonb[], interval, jsonb);
+
+-- Schedules: messages sent by the background worker on a cron schedule
+-- (src/schedule.c).  owner is the role that made or last replaced it, as
+-- whom the worker sends; next_at is the next tick.
+CREATE TABLE mq.schedule (
+	schedule			text COLLATE "C" PRIMARY KEY,
+	queue_name			text COLLATE "C" NOT NULL,
+	cron				text NOT NULL,
+	body				jsonb NOT NULL,
+	headers				jsonb,
+	owner				regrole NOT NULL,
+	next_at				timestamptz NOT NULL,
+	last_at				timestamptz,
+	created_at			timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX schedule_next_at ON mq.schedule (next_at);
+SELECT pg_catalog.pg_extension_config_dump('mq.schedule', '');
+
+-- Only the schedules of queues the caller holds some privilege on.
+CREATE VIEW mq_schedules WITH (security_barrier = true) AS
+	SELECT s.schedule::text AS schedule, s.queue_name::text AS queue, s.cron,
+		   s.next_at, s.last_at, s.owner
+	  FROM mq.schedule s
+	  JOIN mq.queue q ON q.queue_name OPERATOR(pg_catalog.=) s.queue_name
+	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
+		OR EXISTS (SELECT FROM mq.grant g
+					WHERE g.queue_name OPERATOR(pg_catalog.=) q.queue_name
+					  AND pg_catalog.pg_has_role(g.grantee, 'USAGE'));
+GRANT SELECT ON mq_schedules TO PUBLIC;
+
+CREATE FUNCTION mq_schedule(schedule text, queue text, cron text, body jsonb,
+							headers jsonb DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_schedule' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_unschedule(schedule text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_unschedule' LANGUAGE C VOLATILE;
+
 -- Topics: publish once, deliver to every bound queue (docs/design.md, "Topics").
 -- A topic is a row of mq.queue of kind 'topic', with an owner and grants
 -- (mq.grant) like a queue, and no tables; its queue options are NULL.
@@ -190,10 +356,13 @@ GRANT SELECT ON mq_bindings TO PUBLIC;
 --
 -- Members of pg_monitor see every queue in mq_queues, mq_metrics, mq_stats
 -- and mq_consumers, and can change nothing.  (Still a security barrier.)
+-- The view also gains, at its end, each object's kind and the options of
+-- ordering and control.
 CREATE OR REPLACE VIEW mq_queues WITH (security_barrier = true) AS
 	SELECT q.queue_name::text AS queue, q.owner, q.visibility_timeout,
 		   q.max_attempts, q.retention, q.backoff_base, q.backoff_max,
-		   q.unlogged, q.notify, q.created_at
+		   q.unlogged, q.notify, q.created_at, q.kind, q.dedup_window,
+		   q.paused, q.rate_limit
 	  FROM mq.queue q
 	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
 		OR pg_catalog.pg_has_role('pg_monitor', 'USAGE')

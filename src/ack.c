@@ -12,6 +12,10 @@
  * transaction and then re-evaluates its condition against the new row
  * version (READ COMMITTED), so the first to commit wins.
  *
+ * On the tables of 0.2 the plain statements leave messages of a group
+ * alone: those are acked by statements that also release the group
+ * (order.c), which a backend tries first once it has acked one.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -77,16 +81,44 @@ mq_ack(PG_FUNCTION_ARGS)
 	nulls[3] = PG_ARGISNULL(3) ? 'n' : ' ';
 
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
-	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
-			  values, nulls, 0);
-	acked = (SPI_processed > 0);
+	acked = false;
+	if (!queue->group_hint)
+	{
+		MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
+				  values, nulls, 0);
+		acked = (SPI_processed > 0);
+		MqStatsAcked(queue, SPI_tuptable, SPI_processed, 1);
+	}
+	if (!acked && queue->v2)
+	{
+		/* a message of a group (or none): ack it and release its group */
+		MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_GROUP_RETAIN : MQ_STMT_ACK_GROUP,
+				  values, nulls, 0);
+		acked = (SPI_processed > 0);
+		if (acked)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			char	   *group_id = SPI_getvalue(tup, desc, 1);
+			bool		noleft;
+			bool		isnull;
+			Datum		left = SPI_getbinval(tup, desc, 2, &noleft);
+			int64		moved = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+
+			MqStatsAcked(queue, SPI_tuptable, 1, 4);
+			queue->group_hint = (group_id != NULL);
+			if (moved > 0)
+				MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT);
+			else if (group_id != NULL && !noleft)
+				MqGroupRelease(queue, group_id, DatumGetInt64(left));
+		}
+	}
 	/*
 	 * Should we roll back, the message is back where it was; when we
 	 * commit, a producer waiting in mq_status learns its fate.
 	 */
 	if (acked)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
-	MqStatsAcked(queue, SPI_tuptable, SPI_processed, 1);
 	MqEnd(&call);
 	PG_RETURN_BOOL(acked);
 }
@@ -128,6 +160,43 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
 	MqStatsAcked(queue, SPI_tuptable, SPI_processed, 2);
 	mq_return_ids(fcinfo);
+
+	/*
+	 * On 0.2's tables, ids the plain statement did not find may be messages
+	 * of groups (or unknown): ack those and release their groups.
+	 */
+	if (queue->v2 &&
+		SPI_processed < (uint64) ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)),
+												ARR_DIMS(PG_GETARG_ARRAYTYPE_P(1))))
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+		uint64		n;
+		uint64		i;
+		char	  **groups;
+
+		MqExecute(queue, queue->has_retention ?
+				  MQ_STMT_ACK_IDS_GROUP_RETAIN : MQ_STMT_ACK_IDS_GROUP,
+				  values, NULL, 0);
+		n = SPI_processed;
+		MqStatsAcked(queue, SPI_tuptable, n, 3);
+		if (n > 0)
+			MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
+		groups = palloc0(sizeof(char *) * (n + 1));
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[i],
+										   SPI_tuptable->tupdesc, 1, &isnull);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+			groups[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		}
+		for (i = 0; i < n; i++)
+		{
+			if (groups[i] != NULL)
+				MqGroupRelease(queue, groups[i], -1);
+		}
+	}
 	MqEnd(&call);
 	return (Datum) 0;
 }
@@ -162,6 +231,8 @@ mq_nack(PG_FUNCTION_ARGS)
 		int32		attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc,
 														  1, &isnull));
+		char	   *group_id = queue->v2 ?
+			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) : NULL;
 
 		now = GetCurrentTimestamp();
 		values[2] = PG_ARGISNULL(3) ? (Datum) 0 : MqErrorArg(PG_GETARG_TEXT_PP(3));
@@ -179,6 +250,9 @@ mq_nack(PG_FUNCTION_ARGS)
 				  MQ_STMT_NACK_DEAD : MQ_STMT_NACK_RETRY, values, nulls, 0);
 		nacked = true;
 		MqStatsNacked(queue, attempt >= queue->max_attempts);
+		/* a dead-lettered head lets its group move on; a retry keeps it */
+		if (group_id != NULL && attempt >= queue->max_attempts)
+			MqGroupRelease(queue, group_id, -1);
 		/* a retry, now or later, changes when readers should look */
 		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT |
 						 (attempt >= queue->max_attempts ? MQ_WAKE_STATUS_ON_COMMIT : 0));

@@ -61,6 +61,7 @@ _PG_init(void)
 
 	MqWakeupInit();
 	MqDueInit();
+	MqRateInit();
 
 	DefineCustomBoolVariable("mq.worker_enabled",
 							 "Runs the background workers that dead-letter, purge and vacuum.",

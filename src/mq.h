@@ -24,9 +24,11 @@
 /* largest qty accepted by mq_read, mq_pop and mq_dead */
 #define MQ_MAX_QTY				10000
 /* most parameters of any statement in stmt.c */
-#define MQ_MAX_ARGS				6
+#define MQ_MAX_ARGS				10
 /* longest error kept by mq_nack, in bytes; longer ones are truncated */
 #define MQ_MAX_ERROR_LEN		8192
+/* longest group_id and dedup_key, in characters */
+#define MQ_KEY_MAXLEN			128
 /* largest max_attempts accepted by mq_create and mq_alter */
 #define MQ_MAX_ATTEMPTS			1000
 /* intervals above this (100 years) are rejected, which keeps arithmetic safe */
@@ -85,6 +87,29 @@ typedef enum MqStmt
 	MQ_STMT_RETENTION,
 	MQ_STMT_WORKER_DUE,
 	MQ_STMT_FLOOR,
+	/* ordering and control (0.2 queue tables only; see stmt.c) */
+	MQ_STMT_SEND_PRIO,
+	MQ_STMT_SEND_BATCH_PRIO,
+	MQ_STMT_READ_PRIO,
+	MQ_STMT_READ_PRIO_ONE,
+	MQ_STMT_POP_PRIO,
+	MQ_STMT_POP_PRIO_ONE,
+	MQ_STMT_POP_PRIO_RETAIN,
+	MQ_STMT_POP_PRIO_ONE_RETAIN,
+	MQ_STMT_NEXT_ID,
+	MQ_STMT_DEDUP,
+	MQ_STMT_GROUP_JOIN,
+	MQ_STMT_ENQUEUE,
+	MQ_STMT_PARK,
+	MQ_STMT_ACK_GROUP,
+	MQ_STMT_ACK_GROUP_RETAIN,
+	MQ_STMT_ACK_IDS_GROUP,
+	MQ_STMT_ACK_IDS_GROUP_RETAIN,
+	MQ_STMT_GROUP_LEAVE,
+	MQ_STMT_GROUP_PROMOTE,
+	MQ_STMT_REDRIVE_TAKE,
+	MQ_STMT_DEDUP_PURGE,
+	MQ_STMT_GROUP_PURGE,
 	MQ_NUM_STMTS
 } MqStmt;
 
@@ -111,6 +136,13 @@ typedef struct MqQueue
 	bool		unlogged;
 	bool		notify;			/* NOTIFY "mq_<name>" when sends commit */
 	bool		has_topic;		/* its tables have topic and routing_key (0.2) */
+	/* ordering and control (order.c); defaults on a 0.1 catalog */
+	bool		v2;				/* its tables have 0.2's columns and tables */
+	int64		dedup_window;	/* microseconds; 0: no deduplication */
+	bool		paused;
+	int32		rate_limit;		/* deliveries per second; 0: none */
+	bool		priorities;		/* has its priority index: reads use it */
+	bool		group_hint;		/* this backend's last ack was of a group */
 	int			ngrants;
 	MqGrant    *grants;			/* in the cache's memory context */
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
@@ -190,8 +222,28 @@ extern char *MqTableName(char kind, const char *queue);
 extern char *MqExhaustedIndexSql(const char *queue, int32 max_attempts);
 extern const char *MqObjectName(char kind, const char *queue, const char *what,
 						  bool qualified);
-extern int	MqStmtFloorArg(MqStmt stmt);
-extern MqStmt MqStmtChoose(MqStmt stmt, Datum *values);
+extern int	MqStmtFloorArg(MqStmt stmt, const MqQueue *queue);
+extern MqStmt MqStmtChoose(MqStmt stmt, const MqQueue *queue, Datum *values);
+extern char *MqOrderTablesSql(const char *queue, bool unlogged);
+extern char *MqPriorityIndexSql(const char *queue);
+
+/* order.c */
+extern bool MqCatalogV2(Oid nspid);
+extern void MqCheckRateLimit(int32 value);
+extern void MqOrderLoad(MqQueue *queue, HeapTuple tup, TupleDesc desc, int firstcol);
+extern char *MqArgKey(FunctionCallInfo fcinfo, int argno, const char *what);
+extern char *MqCheckKey(text *t, const char *what);
+extern int32 MqArgPriority(FunctionCallInfo fcinfo, int argno);
+extern void MqPriorityEnsure(MqQueue *queue);
+extern int64 MqSendOne(MqQueue *queue, Datum *values, char *nulls,
+					   const char *group_id, int32 priority, const char *dedup_key);
+extern void MqGroupRelease(MqQueue *queue, const char *group_id, int64 already_left);
+extern int32 MqRateTake(MqQueue *queue, int32 qty, TimestampTz *next);
+extern void MqRateReturn(MqQueue *queue, int32 unused);
+extern void MqRateInit(void);
+
+/* schedule.c */
+extern void MqScheduleRun(TimestampTz *next);
 
 /* floor.c */
 extern void MqFloorReset(MqQueue *queue);

@@ -89,6 +89,7 @@ static SPIPlanPtr load_plan = NULL;
 static uint64 cache_clock = 0;
 static int	cache_pins = 0;
 static uint64 cache_evictions = 0;
+static SPIPlanPtr load_plan_v2 = NULL;	/* with the options of 0.2 */
 
 static void
 mq_relcache_callback(Datum arg, Oid relid)
@@ -301,23 +302,27 @@ mq_load_queue(MqQueue *entry)
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
+	/* a database not yet updated from 0.1 has 0.1's catalog */
+	bool		v2 = MqCatalogV2(get_rel_namespace(entry->relid));
+	SPIPlanPtr *planp = v2 ? &load_plan_v2 : &load_plan;
 
-	if (load_plan == NULL)
+	if (*planp == NULL)
 	{
 		Oid			argtype = TEXTOID;
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT owner::pg_catalog.oid, visibility_timeout,"
-						   " max_attempts, retention, backoff_base,"
-						   " backoff_max, unlogged, notify FROM mq.queue"
-						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+		plan = SPI_prepare(psprintf("SELECT owner::pg_catalog.oid, visibility_timeout,"
+									" max_attempts, retention, backoff_base,"
+									" backoff_max, unlogged, notify%s FROM mq.queue"
+									" WHERE queue_name OPERATOR(pg_catalog.=) $1",
+									v2 ? ", dedup_window, paused, rate_limit, priorities" : ""),
 						   1, &argtype);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		load_plan = plan;
+		*planp = plan;
 	}
-	if (MqExecuteLatest(load_plan, &arg, 1) != SPI_OK_SELECT)
+	if (MqExecuteLatest(*planp, &arg, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the catalog of queues");
 	if (SPI_processed == 0)
 		return false;
@@ -337,6 +342,7 @@ mq_load_queue(MqQueue *entry)
 		MqIntervalUsecs(SPI_getbinval(tup, desc, 6, &isnull), "backoff_max", true);
 	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	MqOrderLoad(entry, v2 ? tup : NULL, desc, 9);
 	SPI_freetuptable(SPI_tuptable);
 	return true;
 }
@@ -448,6 +454,13 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			entry->has_topic = get_attnum(relid, "topic") != InvalidAttrNumber;
 			if (mq_load_queue(entry))
 			{
+				/*
+				 * 0.2's statements (stmt_defs_v2) name group_id, priority,
+				 * topic and routing_key: the update adds them together
+				 */
+				if (entry->v2 && !entry->has_topic)
+					elog(ERROR, "the tables of queue \"%s\" are only partly updated to version 0.2",
+						 name);
 				MqLoadGrants(entry, queue_cache_cxt);
 				entry->valid = true;
 			}
@@ -653,7 +666,7 @@ int
 MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
 {
 	SPIPlanPtr	plan;
-	int			floorarg = MqStmtFloorArg(stmt);
+	int			floorarg = MqStmtFloorArg(stmt, queue);
 	Datum		fvalues[MQ_MAX_ARGS];
 	char		fnulls[MQ_MAX_ARGS];
 	int			rc;
@@ -661,7 +674,7 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	if (floorarg >= 0)
 	{
 		Assert(floorarg + 2 <= MQ_MAX_ARGS);
-		stmt = MqStmtChoose(stmt, values);
+		stmt = MqStmtChoose(stmt, queue, values);
 		MqFloorAdvance(queue);
 		memcpy(fvalues, values, floorarg * sizeof(Datum));
 		if (nulls)
@@ -706,13 +719,25 @@ mq_check_backoff(int64 base, int64 max)
 				 errmsg("backoff_max must not be less than backoff_base")));
 }
 
+/*
+ * The tables of a new queue; v2: with the columns and tables of 0.2, in the
+ * order that sql/mq--0.1--0.2.sql gives an updated queue.
+ */
 static void
-mq_create_tables(const char *name, bool unlogged, int32 max_attempts, Oid nspid)
+mq_create_tables(const char *name, bool unlogged, int32 max_attempts, bool v2,
+				 Oid nspid)
 {
 	const char *persistence = unlogged ? "UNLOGGED" : "";
-	/* a database still on 0.1 has no topics */
-	const char *topic_cols = OidIsValid(MqBindingRelid(nspid)) ?
-		", topic pg_catalog.text, routing_key pg_catalog.text" : "";
+	/*
+	 * 0.2's columns, in the order the update script adds them to a queue of
+	 * 0.1: group_id and priority, then topic and routing_key (a database
+	 * still on 0.1 has neither)
+	 */
+	const char *cols = psprintf("%s%s",
+								v2 ? ", group_id pg_catalog.text COLLATE pg_catalog.\"C\","
+								" priority pg_catalog.int4 NOT NULL DEFAULT 0" : "",
+								OidIsValid(MqBindingRelid(nspid)) ?
+								", topic pg_catalog.text, routing_key pg_catalog.text" : "");
 	char	   *sql;
 
 	sql = psprintf("CREATE %1$s TABLE %2$s ("
@@ -756,9 +781,10 @@ mq_create_tables(const char *name, bool unlogged, int32 max_attempts, Oid nspid)
 				   MqObjectName('q', name, "pkey", false),
 				   MqObjectName('d', name, "pkey", false),
 				   MqObjectName('a', name, "pkey", false),
-				   topic_cols);
+				   cols);
 	if (SPI_execute(sql, false, 0) != SPI_OK_UTILITY ||
-		SPI_execute(MqExhaustedIndexSql(name, max_attempts), false, 0) != SPI_OK_UTILITY)
+		SPI_execute(MqExhaustedIndexSql(name, max_attempts), false, 0) != SPI_OK_UTILITY ||
+		(v2 && SPI_execute(MqOrderTablesSql(name, unlogged), false, 0) != SPI_OK_UTILITY))
 		elog(ERROR, "could not create the tables of queue \"%s\"", name);
 }
 
@@ -767,11 +793,15 @@ mq_create(PG_FUNCTION_ARGS)
 {
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	MqCall		call;
-	Datum		values[9];
-	char		nulls[9];
-	Oid			argtypes[9] = {TEXTOID, OIDOID, INTERVALOID, INT4OID,
-	INTERVALOID, INTERVALOID, INTERVALOID, BOOLOID, BOOLOID};
+	Datum		values[12];
+	char		nulls[12];
+	Oid			argtypes[12] = {TEXTOID, OIDOID, INTERVALOID, INT4OID,
+		INTERVALOID, INTERVALOID, INTERVALOID, BOOLOID, BOOLOID,
+	INTERVALOID, BOOLOID, INT4OID};
 	bool		created;
+	bool		v2;
+	/* 0.1's mq_create had 8 arguments */
+	bool		order_args = PG_NARGS() > 8;
 
 	MqArgNotNull(fcinfo, 1, "visibility_timeout");
 	MqArgNotNull(fcinfo, 2, "max_attempts");
@@ -783,6 +813,14 @@ mq_create(PG_FUNCTION_ARGS)
 	MqCheckMaxAttempts(PG_GETARG_INT32(2));
 	mq_check_backoff(MqIntervalUsecs(PG_GETARG_DATUM(4), "backoff_base", true),
 					 MqIntervalUsecs(PG_GETARG_DATUM(5), "backoff_max", true));
+	if (order_args)
+	{
+		MqArgNotNull(fcinfo, 8, "dedup_window");
+		MqArgNotNull(fcinfo, 9, "paused");
+		MqArgNotNull(fcinfo, 10, "rate_limit");
+		MqIntervalUsecs(PG_GETARG_DATUM(8), "dedup_window", true);
+		MqCheckRateLimit(PG_GETARG_INT32(10));
+	}
 
 	memset(nulls, ' ', sizeof(nulls));
 	/* a zero retention means none */
@@ -801,17 +839,32 @@ mq_create(PG_FUNCTION_ARGS)
 	values[6] = PG_GETARG_DATUM(5);
 	values[7] = PG_GETARG_DATUM(6);
 	values[8] = PG_GETARG_DATUM(7);
+	/* the options of 0.2, with their defaults when called as 0.1 */
+	values[9] = order_args ? PG_GETARG_DATUM(8) :
+		DirectFunctionCall3(interval_in, CStringGetDatum("5 minutes"),
+							ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	values[10] = order_args ? PG_GETARG_DATUM(9) : BoolGetDatum(false);
+	values[11] = order_args ? PG_GETARG_DATUM(10) : Int32GetDatum(0);
 
-	if (SPI_execute_with_args("INSERT INTO mq.queue (queue_name, owner,"
+	v2 = MqCatalogV2(call.nspid);
+	if (SPI_execute_with_args(v2 ?
+							  "INSERT INTO mq.queue (queue_name, owner,"
+							  " visibility_timeout, max_attempts, retention,"
+							  " backoff_base, backoff_max, unlogged, notify,"
+							  " dedup_window, paused, rate_limit)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+							  " $11, $12) ON CONFLICT (queue_name) DO NOTHING" :
+							  "INSERT INTO mq.queue (queue_name, owner,"
 							  " visibility_timeout, max_attempts, retention,"
 							  " backoff_base, backoff_max, unlogged, notify)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 							  " ON CONFLICT (queue_name) DO NOTHING",
-							  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
+							  v2 ? 12 : 9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into the catalog of queues");
 	created = (SPI_processed == 1);
 	if (created)
-		mq_create_tables(name, PG_GETARG_BOOL(6), PG_GETARG_INT32(2), call.nspid);
+		mq_create_tables(name, PG_GETARG_BOOL(6), PG_GETARG_INT32(2), v2,
+						 call.nspid);
 	else if (MqTopicLookup(&call, name) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -867,17 +920,24 @@ mq_alter(PG_FUNCTION_ARGS)
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	MqCall		call;
 	MqQueue    *queue;
-	Datum		values[9];
-	char		nulls[9];
-	Oid			argtypes[9] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID,
-	INTERVALOID, INTERVALOID, BOOLOID, BOOLOID, BOOLOID};
+	Datum		values[12];
+	char		nulls[12];
+	Oid			argtypes[12] = {TEXTOID, INTERVALOID, INT4OID, INTERVALOID,
+		INTERVALOID, INTERVALOID, BOOLOID, BOOLOID, BOOLOID,
+	INTERVALOID, BOOLOID, INT4OID};
 	int			i;
 	bool		unlogged;
+	/* 0.1's mq_alter had 8 arguments */
+	int			nargs = PG_NARGS() > 8 ? 11 : 8;
 
 	if (!PG_ARGISNULL(1))
 		MqIntervalUsecs(PG_GETARG_DATUM(1), "visibility_timeout", false);
 	if (!PG_ARGISNULL(2))
 		MqCheckMaxAttempts(PG_GETARG_INT32(2));
+	if (nargs > 8 && !PG_ARGISNULL(8))
+		MqIntervalUsecs(PG_GETARG_DATUM(8), "dedup_window", true);
+	if (nargs > 8 && !PG_ARGISNULL(10))
+		MqCheckRateLimit(PG_GETARG_INT32(10));
 
 	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
 
@@ -908,8 +968,28 @@ mq_alter(PG_FUNCTION_ARGS)
 	nulls[8] = PG_ARGISNULL(7) ? 'n' : ' ';
 	if (!PG_ARGISNULL(3) && MqIntervalUsecs(PG_GETARG_DATUM(3), "retention", true) == 0)
 		nulls[3] = 'n';
+	for (i = 9; i <= 11; i++)
+	{
+		bool		isnull = (nargs <= 8 || PG_ARGISNULL(i - 1));
 
-	if (SPI_execute_with_args("UPDATE mq.queue SET"
+		values[i] = isnull ? (Datum) 0 : PG_GETARG_DATUM(i - 1);
+		nulls[i] = isnull ? 'n' : ' ';
+	}
+
+	if (SPI_execute_with_args(MqCatalogV2(call.nspid) ?
+							  "UPDATE mq.queue SET"
+							  " visibility_timeout = COALESCE($2, visibility_timeout),"
+							  " max_attempts = COALESCE($3, max_attempts),"
+							  " retention = CASE WHEN $8 THEN $4 ELSE retention END,"
+							  " backoff_base = COALESCE($5, backoff_base),"
+							  " backoff_max = COALESCE($6, backoff_max),"
+							  " unlogged = COALESCE($7, unlogged),"
+							  " notify = COALESCE($9, notify),"
+							  " dedup_window = COALESCE($10, dedup_window),"
+							  " paused = COALESCE($11, paused),"
+							  " rate_limit = COALESCE($12, rate_limit)"
+							  " WHERE queue_name OPERATOR(pg_catalog.=) $1" :
+							  "UPDATE mq.queue SET"
 							  " visibility_timeout = COALESCE($2, visibility_timeout),"
 							  " max_attempts = COALESCE($3, max_attempts),"
 							  " retention = CASE WHEN $8 THEN $4 ELSE retention END,"
@@ -918,7 +998,7 @@ mq_alter(PG_FUNCTION_ARGS)
 							  " unlogged = COALESCE($7, unlogged),"
 							  " notify = COALESCE($9, notify)"
 							  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
-							  9, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+							  nargs > 8 ? 12 : 9, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update the catalog of queues");
 
 	if (unlogged != queue->unlogged)
@@ -930,7 +1010,14 @@ mq_alter(PG_FUNCTION_ARGS)
 								 MqTableName('q', name), set,
 								 MqTableName('d', name), set,
 								 MqTableName('a', name), set),
-						false, 0) != SPI_OK_UTILITY)
+						false, 0) != SPI_OK_UTILITY ||
+			(queue->v2 &&
+			 SPI_execute(psprintf("ALTER TABLE %s SET %s; ALTER TABLE %s SET %s;"
+								  " ALTER TABLE %s SET %s",
+								  MqTableName('p', name), set,
+								  MqTableName('g', name), set,
+								  MqTableName('k', name), set),
+						 false, 0) != SPI_OK_UTILITY))
 			elog(ERROR, "could not alter the tables of queue \"%s\"", name);
 	}
 
@@ -950,7 +1037,11 @@ mq_alter(PG_FUNCTION_ARGS)
 	CacheInvalidateRelcacheByRelid(queue->relid);
 	/* the worker too: fewer attempts or a new retention may make work */
 	MqDueTouch(queue);
-	/* waiting readers reread them too: more attempts may make messages readable */
+
+	/*
+	 * Waiting readers reread them too: more attempts may make messages
+	 * readable, and so may a resume or a higher rate limit.
+	 */
 	MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT);
 
 	MqEnd(&call);
@@ -992,8 +1083,19 @@ mq_drop(PG_FUNCTION_ARGS)
 								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
 								  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "could not delete the grants of queue \"%s\"", name);
+		/* 0.2: and its schedules */
+		if (dropped && OidIsValid(get_relname_relid("schedule", call.nspid)) &&
+			SPI_execute_with_args("DELETE FROM mq.schedule"
+								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
+								  1, &argtype, &arg, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not delete the schedules of queue \"%s\"", name);
 		if (dropped &&
-			SPI_execute(psprintf("DROP TABLE %s, %s, %s",
+			SPI_execute(queue->v2 ?
+						psprintf("DROP TABLE %s, %s, %s, %s, %s, %s",
+								 MqTableName('q', name), MqTableName('d', name),
+								 MqTableName('a', name), MqTableName('p', name),
+								 MqTableName('g', name), MqTableName('k', name)) :
+						psprintf("DROP TABLE %s, %s, %s",
 								 MqTableName('q', name), MqTableName('d', name),
 								 MqTableName('a', name)),
 						false, 0) != SPI_OK_UTILITY)
@@ -1017,6 +1119,15 @@ mq_purge(PG_FUNCTION_ARGS)
 	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
 	MqExecute(queue, MQ_STMT_PURGE, NULL, NULL, 0);
 	removed = SPI_processed;
+	/* 0.2 also purges the messages waiting in groups, and counts them */
+	if (queue->v2)
+	{
+		bool		isnull;
+
+		removed = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc,
+													   1, &isnull));
+	}
 	/* producers waiting in mq_status on a purged message stop waiting */
 	if (removed > 0)
 		MqWakeupRegister(queue, MQ_WAKE_STATUS_ON_COMMIT);

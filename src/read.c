@@ -16,6 +16,14 @@
  * connection) and nothing else: no transaction ID, unless the caller's
  * transaction already had one, and no row locks.
  *
+ * A paused queue delivers nothing: reads and pops return no rows, and a
+ * waiting read waits on (mq_alter's commit wakes it, and it rereads the
+ * options).  With a rate limit, a read or pop takes tokens from the
+ * queue's bucket first (rate.c) and reads at most that many, and gives back
+ * those it did not use; a waiting read with no token sleeps until the next
+ * one.  A queue with priorities reads through its priority index; a pop of
+ * a group's head releases the group (order.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -67,16 +75,30 @@ MqWaitArg(FunctionCallInfo fcinfo, int argno, const char *func)
  * committed before it, even within one waiting statement.
  */
 static bool
-mq_read_once(MqQueue *queue, int32 qty, int64 vt)
+mq_read_once(MqQueue *queue, int32 qty, int64 vt, TimestampTz *next_token)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		values[4];
+	int32		allowed = qty;
+
+	*next_token = DT_NOEND;
+	if (queue->paused)
+		return false;
+	if (queue->rate_limit > 0)
+	{
+		allowed = MqRateTake(queue, qty, next_token);
+		if (allowed == 0)
+			return false;
+	}
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(queue->max_attempts);
-	values[2] = Int32GetDatum(qty);
+	values[2] = Int32GetDatum(allowed);
 	values[3] = TimestampTzGetDatum(MqAddUsecs(now, vt < 0 ? queue->visibility_timeout : vt));
-	MqExecute(queue, MQ_STMT_READ, values, NULL, 0);
+	MqExecute(queue, queue->priorities ? MQ_STMT_READ_PRIO : MQ_STMT_READ,
+			  values, NULL, 0);
+	if (queue->rate_limit > 0 && SPI_processed < (uint64) allowed)
+		MqRateReturn(queue, allowed - (int32) SPI_processed);
 	if (SPI_processed > 0)
 	{
 		/* if we roll back, the messages are readable again at once */
@@ -127,6 +149,7 @@ mq_read(PG_FUNCTION_ARGS)
 	int64		vt = -1;		/* the queue's default */
 	int64		wait;
 	TimestampTz deadline;
+	TimestampTz next_token;
 	bool		found;
 
 	if (!PG_ARGISNULL(2))
@@ -137,7 +160,7 @@ mq_read(PG_FUNCTION_ARGS)
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	deadline = MqAddUsecs(GetCurrentTimestamp(), wait);
 
-	found = mq_read_once(queue, qty, vt);
+	found = mq_read_once(queue, qty, vt, &next_token);
 	if (!found && wait > 0)
 	{
 		/* for what each round's lookup allocates */
@@ -153,13 +176,16 @@ mq_read(PG_FUNCTION_ARGS)
 			TimestampTz until;
 			MemoryContext oldcxt;
 
-			found = mq_read_once(queue, qty, vt);
+			found = mq_read_once(queue, qty, vt, &next_token);
 			if (found)
 				break;
 			now = GetCurrentTimestamp();
 			if (now >= deadline)
 				break;
-			until = Min(deadline, mq_next_due(queue, now));
+			/* paused: only a resume (which wakes us) can end the wait early */
+			until = deadline;
+			if (!queue->paused)
+				until = Min(until, Min(next_token, mq_next_due(queue, now)));
 			if (!MqWaitSleep(until))
 				break;
 			/* never lease for a client that has gone */
@@ -169,6 +195,14 @@ mq_read(PG_FUNCTION_ARGS)
 			MemoryContextReset(loopcxt);
 			oldcxt = MemoryContextSwitchTo(loopcxt);
 			AcceptInvalidationMessages();
+
+			/*
+			 * A resume wakes us from its commit callback, which runs before
+			 * its invalidation is sent: reread a paused queue's options from
+			 * the catalog (committed by then) rather than trust the cache.
+			 */
+			if (queue->paused)
+				queue->valid = false;
 			queue = MqLookup(&call, name, false);
 			/* a grant revoked meanwhile ends the wait */
 			MqCheckPrivilege(&call, queue, MQ_PRIV_READ);
@@ -192,19 +226,47 @@ mq_pop(PG_FUNCTION_ARGS)
 	MqCall		call;
 	MqQueue    *queue;
 	Datum		values[3];
+	TimestampTz next_token;
+	MqStmt		stmt;
+	uint64		n;
+	uint64		i;
+	char	  **groups;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 
+	if (queue->paused ||
+		(queue->rate_limit > 0 && (qty = MqRateTake(queue, qty, &next_token)) == 0))
+	{
+		MqEnd(&call);
+		return (Datum) 0;
+	}
+
 	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
 	values[1] = Int32GetDatum(queue->max_attempts);
 	values[2] = Int32GetDatum(qty);
-	MqExecute(queue, queue->has_retention ? MQ_STMT_POP_RETAIN : MQ_STMT_POP,
-			  values, NULL, 0);
-	if (SPI_processed > 0)
+	if (queue->priorities)
+		stmt = queue->has_retention ? MQ_STMT_POP_PRIO_RETAIN : MQ_STMT_POP_PRIO;
+	else
+		stmt = queue->has_retention ? MQ_STMT_POP_RETAIN : MQ_STMT_POP;
+	MqExecute(queue, stmt, values, NULL, 0);
+	n = SPI_processed;
+	if (queue->rate_limit > 0 && n < (uint64) qty)
+		MqRateReturn(queue, qty - (int32) n);
+	if (n > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
 	MqStatsDelivered(queue, SPI_tuptable, SPI_processed, true);
 	MqReturnRows(fcinfo);
+
+	/* the heads of groups popped: their groups move on */
+	groups = palloc0(sizeof(char *) * (n + 1));
+	for (i = 0; queue->v2 && i < n; i++)
+		groups[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 7);
+	for (i = 0; i < n; i++)
+	{
+		if (groups[i] != NULL)
+			MqGroupRelease(queue, groups[i], -1);
+	}
 
 	MqEnd(&call);
 	return (Datum) 0;

@@ -7,7 +7,8 @@
  * readers until that transaction commits and vanishes if it rolls back.
  * Inserts take only the table's RowExclusiveLock and block nobody.  Each
  * send records its queue for the transaction's commit, which wakes the
- * readers waiting on it (wakeup.c).
+ * readers waiting on it (wakeup.c).  A send with a group or a dedup key
+ * also takes the row of its group or key (order.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -63,10 +64,13 @@ mq_send(PG_FUNCTION_ARGS)
 	char	   *name = MqArgQueueName(fcinfo, 0);
 	MqCall		call;
 	MqQueue    *queue;
-	Datum		values[4];
-	char		nulls[4];
-	bool		isnull;
+	Datum		values[MQ_MAX_ARGS];
+	char		nulls[MQ_MAX_ARGS];
 	int64		msg_id;
+	/* 0.2's arguments; 0.1 calls with four */
+	char	   *group_id = MqArgKey(fcinfo, 4, "group_id");
+	int32		priority = MqArgPriority(fcinfo, 5);
+	char	   *dedup_key = MqArgKey(fcinfo, 6, "dedup_key");
 
 	MqArgNotNull(fcinfo, 1, "body");
 	MqCheckBody(PG_GETARG_DATUM(1), "body");
@@ -75,12 +79,51 @@ mq_send(PG_FUNCTION_ARGS)
 	nulls[1] = ' ';
 
 	queue = MqBegin(&call, name, MQ_PRIV_SEND, false);
-	MqExecute(queue, MQ_STMT_SEND, values, nulls, 0);
+	msg_id = MqSendOne(queue, values, nulls, group_id, priority, dedup_key);
 	mq_sent(queue);
-	msg_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
 	MqEnd(&call);
 	PG_RETURN_INT64(msg_id);
+}
+
+/*
+ * The group_ids or dedup_keys of a batch (argument argno): NULL when the
+ * argument is NULL or every element is; else one per body, NULL for none.
+ */
+static char **
+mq_batch_keys(FunctionCallInfo fcinfo, int argno, const char *what,
+			  const char *elem, int nbodies)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			n;
+	int			i;
+	char	  **keys;
+	bool		any = false;
+
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	arr = PG_GETARG_ARRAYTYPE_P(argno);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &n);
+	if (n != nbodies)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must have as many elements as bodies", what),
+				 errdetail("%s has %d elements, bodies has %d.", what, n, nbodies),
+				 errhint("Use a NULL element for a message without a %s.", elem)));
+	keys = palloc0(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		if (elemnulls[i])
+			continue;
+		keys[i] = MqCheckKey(DatumGetTextPP(elems[i]), elem);
+		any = true;
+	}
+	return any ? keys : NULL;
 }
 
 Datum
@@ -94,8 +137,11 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	bool	   *elemnulls;
 	int			nelems;
 	int			i;
-	Datum		values[4];
-	char		nulls[4];
+	Datum		values[MQ_MAX_ARGS];
+	char		nulls[MQ_MAX_ARGS];
+	int32		priority = MqArgPriority(fcinfo, 5);
+	char	  **group_ids = NULL;
+	char	  **dedup_keys = NULL;
 
 	MqArgNotNull(fcinfo, 1, "bodies");
 	bodies = PG_GETARG_ARRAYTYPE_P(1);
@@ -117,14 +163,47 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	mq_send_args(fcinfo, 2, values, nulls);
 	values[1] = PointerGetDatum(bodies);
 	nulls[1] = ' ';
+	group_ids = mq_batch_keys(fcinfo, 4, "group_ids", "group_id", nelems);
+	dedup_keys = mq_batch_keys(fcinfo, 6, "dedup_keys", "dedup_key", nelems);
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_SEND, false);
-	if (nelems > 0)
+	if (nelems > 0 && group_ids == NULL && dedup_keys == NULL)
 	{
-		MqExecute(queue, MQ_STMT_SEND_BATCH, values, nulls, 0);
+		/* one INSERT for them all */
+		if (priority != 0)
+		{
+			if (!queue->v2)
+				MqSendOne(queue, values, nulls, NULL, priority, NULL);	/* raises */
+			MqPriorityEnsure(queue);
+			values[4] = Int32GetDatum(priority);
+			nulls[4] = ' ';
+		}
+		MqExecute(queue, priority != 0 ? MQ_STMT_SEND_BATCH_PRIO : MQ_STMT_SEND_BATCH,
+				  values, nulls, 0);
 		mq_sent(queue);
 		MqReturnRows(fcinfo);
+	}
+	else if (nelems > 0)
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+		/*
+		 * With groups or keys, each message is sent as mq_send would, in
+		 * order: a key repeated in the batch finds its first message's row.
+		 */
+		for (i = 0; i < nelems; i++)
+		{
+			Datum		id;
+			bool		isnull = false;
+
+			values[1] = elems[i];
+			id = Int64GetDatum(MqSendOne(queue, values, nulls,
+										 group_ids ? group_ids[i] : NULL, priority,
+										 dedup_keys ? dedup_keys[i] : NULL));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+		mq_sent(queue);
 	}
 	MqEnd(&call);
 	return (Datum) 0;

@@ -414,7 +414,7 @@ MqStatsAcked(MqQueue *queue, SPITupleTable *rows, uint64 n, int col)
 	p = mq_pending(queue);
 	p->counts[MQ_STAT_ACKED] += n;
 	p->leased -= n;
-	for (i = 0; i < n; i++)
+	for (i = 0; rows != NULL && i < n; i++)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(rows->vals[i], rows->tupdesc, col, &isnull);

@@ -79,7 +79,7 @@ PG_FUNCTION_INFO_V1(mq_unbind);
 PG_FUNCTION_INFO_V1(mq_publish);
 
 /* longest routing key or pattern, in characters */
-#define MQ_KEY_MAXLEN		255
+#define MQ_ROUTING_KEY_MAXLEN		255
 
 /* A node of a topic's trie; children are found through MqTrieEdge. */
 typedef struct MqTrieNode
@@ -182,7 +182,7 @@ MqTopicsChanged(Oid nspid)
 
 /*
  * Split a routing key or, with pattern, a binding's pattern into its words,
- * in place.  Raises 22023 unless s is 1 to MQ_KEY_MAXLEN characters of
+ * in place.  Raises 22023 unless s is 1 to MQ_ROUTING_KEY_MAXLEN characters of
  * words of [A-Za-z0-9_-] joined by dots, where a word of a pattern may
  * also be "*" or "#".
  */
@@ -196,11 +196,11 @@ mq_split_words(char *s, bool pattern, char ***words)
 	char	   *p;
 	char	   *word;
 
-	if (len == 0 || len > MQ_KEY_MAXLEN)
+	if (len == 0 || len > MQ_ROUTING_KEY_MAXLEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid %s", what),
-				 errdetail("A %s must be 1 to %d characters long.", what, MQ_KEY_MAXLEN)));
+				 errdetail("A %s must be 1 to %d characters long.", what, MQ_ROUTING_KEY_MAXLEN)));
 	for (p = s; *p; p++)
 		if (*p == '.')
 			n++;

@@ -16,8 +16,13 @@
  *   that commits first wins and the worker never overwrites it.  It finds
  *   them through a partial index that holds only exhausted messages, so its
  *   cost does not grow with the backlog of ready messages.
+ *   A dead-lettered head of a group releases its group (order.c).
  * - RETENTION deletes acked messages kept longer than the queue's
  *   retention (all of them when retention is off).
+ * - On the tables of 0.2, DEDUP_PURGE forgets dedup keys older than the
+ *   queue's dedup_window, and GROUP_PURGE the rows of groups left empty.
+ * - After the queues, it sends the messages of schedules that are due
+ *   (schedule.c), each tick in the transaction that records it.
  * - NEXT_DUE tells when the next known last lease or retention period ends;
  *   the worker sleeps until then, or mq.worker_naptime at most (a lease
  *   granted meanwhile is found by the next pass).
@@ -402,6 +407,27 @@ mq_worker_queue_batch(MqWorkerQueue *wq, TimestampTz *next)
 		/* producers waiting in mq_status learn of the dead letters */
 		if (expired > 0)
 			MqWakeupRegister(queue, MQ_WAKE_STATUS_ON_COMMIT);
+		if (expired > 0 && queue->v2)
+		{
+			char	  **groups = palloc0(sizeof(char *) * (expired + 1));
+			uint64		i;
+
+			for (i = 0; i < expired; i++)
+				groups[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			for (i = 0; i < expired; i++)
+			{
+				if (groups[i] != NULL)
+					MqGroupRelease(queue, groups[i], -1);
+			}
+		}
+		if (queue->v2)
+		{
+			values[0] = TimestampTzGetDatum(MqAddUsecs(now, -queue->dedup_window));
+			MqExecute(queue, MQ_STMT_DEDUP_PURGE, values, NULL, 0);
+			more = (SPI_processed >= (uint64) mq_worker_batch_size);
+			MqExecute(queue, MQ_STMT_GROUP_PURGE, &values[1], NULL, 0);
+			more = more || (SPI_processed >= (uint64) mq_worker_batch_size);
+		}
 
 		values[0] = TimestampTzGetDatum(queue->has_retention ?
 										MqAddUsecs(now, -queue->retention) : now);
@@ -414,7 +440,7 @@ mq_worker_queue_batch(MqWorkerQueue *wq, TimestampTz *next)
 									 " dead-lettered, " UINT64_FORMAT " purged",
 									 wq->name, expired, purged)));
 
-		more = (expired >= (uint64) mq_worker_batch_size ||
+		more = (more || expired >= (uint64) mq_worker_batch_size ||
 				purged >= (uint64) mq_worker_batch_size);
 		if (!more)
 			mq_worker_next_due(queue, now, next);
@@ -516,6 +542,17 @@ mq_worker_pass(TimestampTz start)
 	}
 	if (nqueues > 0)
 		worker_round_start = (worker_round_start + MQ_WORKER_ROUND) % nqueues;
+
+	/* the schedules that are due (0.2; schedule.c) */
+	PG_TRY();
+	{
+		MqScheduleRun(&next);
+	}
+	PG_CATCH();
+	{
+		mq_worker_recover();
+	}
+	PG_END_TRY();
 
 	/* forget dropped queues; gather the tables to consider for vacuum */
 	{

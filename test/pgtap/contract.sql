@@ -2,7 +2,7 @@
 -- defaults and its return type, the mq_message type, the mq_queues view,
 -- the internal schema and the mq.max_message_size and mq.max_wait settings.
 BEGIN;
-SELECT plan(121);
+SELECT plan(127);
 
 -- Defaults are compared in their text form, which depends on IntervalStyle.
 SET LOCAL IntervalStyle = 'postgres';
@@ -17,41 +17,50 @@ SET LOCAL search_path = DEFAULT;
 
 -- mq_create
 SELECT has_function('mq_create',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean']);
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean',
+		  'interval', 'boolean', 'integer']);
 SELECT function_returns('mq_create',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean'],
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean',
+		  'interval', 'boolean', 'integer'],
 	'boolean');
 SELECT is((SELECT proargnames FROM pg_proc
-			WHERE oid = to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)')),
+			WHERE oid = to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)')),
 	ARRAY['queue', 'visibility_timeout', 'max_attempts', 'retention',
-		  'backoff_base', 'backoff_max', 'unlogged', 'notify'],
+		  'backoff_base', 'backoff_max', 'unlogged', 'notify', 'dedup_window', 'paused',
+		  'rate_limit'],
 	'mq_create argument names');
 SELECT is(pg_get_function_arguments(
-			to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)')),
+			to_regprocedure('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)')),
 	'queue text, visibility_timeout interval DEFAULT ''00:00:30''::interval, '
 	'max_attempts integer DEFAULT 5, retention interval DEFAULT NULL::interval, '
 	'backoff_base interval DEFAULT ''00:00:01''::interval, '
 	'backoff_max interval DEFAULT ''00:10:00''::interval, unlogged boolean DEFAULT false, '
-	'notify boolean DEFAULT false',
+	'notify boolean DEFAULT false, dedup_window interval DEFAULT ''00:05:00''::interval, '
+	'paused boolean DEFAULT false, rate_limit integer DEFAULT 0',
 	'mq_create arguments and defaults');
 
 -- mq_alter
 SELECT has_function('mq_alter',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean']);
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean',
+		  'interval', 'boolean', 'integer']);
 SELECT function_returns('mq_alter',
-	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean'],
+	ARRAY['text', 'interval', 'integer', 'interval', 'interval', 'interval', 'boolean', 'boolean',
+		  'interval', 'boolean', 'integer'],
 	'void');
 SELECT is((SELECT proargnames FROM pg_proc
-			WHERE oid = to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean,boolean)')),
+			WHERE oid = to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)')),
 	ARRAY['queue', 'visibility_timeout', 'max_attempts', 'retention',
-		  'backoff_base', 'backoff_max', 'unlogged', 'notify'],
+		  'backoff_base', 'backoff_max', 'unlogged', 'notify', 'dedup_window', 'paused',
+		  'rate_limit'],
 	'mq_alter argument names');
 SELECT is(pg_get_function_arguments(
-			to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean,boolean)')),
+			to_regprocedure('mq_alter(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)')),
 	'queue text, visibility_timeout interval DEFAULT NULL::interval, '
 	'max_attempts integer DEFAULT NULL::integer, retention interval DEFAULT NULL::interval, '
 	'backoff_base interval DEFAULT NULL::interval, backoff_max interval DEFAULT NULL::interval, '
-	'unlogged boolean DEFAULT NULL::boolean, notify boolean DEFAULT NULL::boolean',
+	'unlogged boolean DEFAULT NULL::boolean, notify boolean DEFAULT NULL::boolean, '
+	'dedup_window interval DEFAULT NULL::interval, paused boolean DEFAULT NULL::boolean, '
+	'rate_limit integer DEFAULT NULL::integer',
 	'mq_alter arguments: every option defaults to NULL (unchanged)');
 
 -- mq_drop
@@ -83,26 +92,36 @@ SELECT is(pg_get_function_arguments(to_regprocedure('mq_revoke(text,regrole,text
 	'queue text, role regrole, privilege text', 'mq_revoke has no defaults');
 
 -- mq_send
-SELECT has_function('mq_send', ARRAY['text', 'jsonb', 'interval', 'jsonb']);
-SELECT function_returns('mq_send', ARRAY['text', 'jsonb', 'interval', 'jsonb'], 'bigint');
+SELECT has_function('mq_send',
+	ARRAY['text', 'jsonb', 'interval', 'jsonb', 'text', 'integer', 'text']);
+SELECT function_returns('mq_send',
+	ARRAY['text', 'jsonb', 'interval', 'jsonb', 'text', 'integer', 'text'], 'bigint');
 SELECT is((SELECT proargnames FROM pg_proc
-			WHERE oid = to_regprocedure('mq_send(text,jsonb,interval,jsonb)')),
-	ARRAY['queue', 'body', 'delay', 'headers'], 'mq_send argument names');
-SELECT is(pg_get_function_arguments(to_regprocedure('mq_send(text,jsonb,interval,jsonb)')),
+			WHERE oid = to_regprocedure('mq_send(text,jsonb,interval,jsonb,text,integer,text)')),
+	ARRAY['queue', 'body', 'delay', 'headers', 'group_id', 'priority', 'dedup_key'],
+	'mq_send argument names');
+SELECT is(pg_get_function_arguments(
+			to_regprocedure('mq_send(text,jsonb,interval,jsonb,text,integer,text)')),
 	'queue text, body jsonb, delay interval DEFAULT ''00:00:00''::interval, '
-	'headers jsonb DEFAULT NULL::jsonb',
+	'headers jsonb DEFAULT NULL::jsonb, group_id text DEFAULT NULL::text, '
+	'priority integer DEFAULT 0, dedup_key text DEFAULT NULL::text',
 	'mq_send arguments and defaults');
 
 -- mq_send_batch
-SELECT has_function('mq_send_batch', ARRAY['text', 'jsonb[]', 'interval', 'jsonb']);
-SELECT function_returns('mq_send_batch', ARRAY['text', 'jsonb[]', 'interval', 'jsonb'],
+SELECT has_function('mq_send_batch',
+	ARRAY['text', 'jsonb[]', 'interval', 'jsonb', 'text[]', 'integer', 'text[]']);
+SELECT function_returns('mq_send_batch',
+	ARRAY['text', 'jsonb[]', 'interval', 'jsonb', 'text[]', 'integer', 'text[]'],
 	'setof bigint');
 SELECT is((SELECT proargnames FROM pg_proc
-			WHERE oid = to_regprocedure('mq_send_batch(text,jsonb[],interval,jsonb)')),
-	ARRAY['queue', 'bodies', 'delay', 'headers'], 'mq_send_batch argument names');
-SELECT is(pg_get_function_arguments(to_regprocedure('mq_send_batch(text,jsonb[],interval,jsonb)')),
+			WHERE oid = to_regprocedure('mq_send_batch(text,jsonb[],interval,jsonb,text[],integer,text[])')),
+	ARRAY['queue', 'bodies', 'delay', 'headers', 'group_ids', 'priority', 'dedup_keys'],
+	'mq_send_batch argument names');
+SELECT is(pg_get_function_arguments(
+			to_regprocedure('mq_send_batch(text,jsonb[],interval,jsonb,text[],integer,text[])')),
 	'queue text, bodies jsonb[], delay interval DEFAULT ''00:00:00''::interval, '
-	'headers jsonb DEFAULT NULL::jsonb',
+	'headers jsonb DEFAULT NULL::jsonb, group_ids text[] DEFAULT NULL::text[], '
+	'priority integer DEFAULT 0, dedup_keys text[] DEFAULT NULL::text[]',
 	'mq_send_batch arguments and defaults');
 
 -- mq_read
@@ -217,6 +236,24 @@ SELECT is(pg_get_function_result(to_regprocedure('mq_metrics(text)')),
 	'retained bigint, oldest_ready_age interval, retrying bigint)',
 	'mq_metrics result columns');
 
+-- mq_schedule, mq_unschedule (0.2)
+SELECT function_returns('mq_schedule', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb'], 'boolean');
+SELECT is(pg_get_function_arguments(to_regprocedure('mq_schedule(text,text,text,jsonb,jsonb)')),
+	'schedule text, queue text, cron text, body jsonb, headers jsonb DEFAULT NULL::jsonb',
+	'mq_schedule arguments and defaults');
+SELECT function_returns('mq_unschedule', ARRAY['text'], 'boolean');
+SELECT is(pg_get_function_arguments(to_regprocedure('mq_unschedule(text)')),
+	'schedule text', 'mq_unschedule arguments');
+SELECT results_eq(
+	$$SELECT a.attname::text COLLATE "default", format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a
+	   WHERE a.attrelid = to_regclass('mq_schedules') AND a.attnum > 0 AND NOT a.attisdropped
+	   ORDER BY a.attnum$$,
+	$$VALUES ('schedule', 'text'), ('queue', 'text'), ('cron', 'text'),
+			 ('next_at', 'timestamp with time zone'), ('last_at', 'timestamp with time zone'),
+			 ('owner', 'regrole')$$,
+	'mq_schedules columns, in order, with their types');
+
 --
 -- The mq_message type
 --
@@ -230,6 +267,7 @@ SELECT results_eq(
 			 ('enqueued_at', 'timestamp with time zone'),
 			 ('lease_expires_at', 'timestamp with time zone'),
 			 ('body', 'jsonb'), ('headers', 'jsonb'),
+			 ('group_id', 'text'), ('priority', 'integer'),
 			 ('topic', 'text'), ('routing_key', 'text')$$,
 	'mq_message columns, in order, with their types');
 
@@ -246,7 +284,8 @@ SELECT results_eq(
 			 ('max_attempts', 'integer'), ('retention', 'interval'),
 			 ('backoff_base', 'interval'), ('backoff_max', 'interval'),
 			 ('unlogged', 'boolean'), ('notify', 'boolean'),
-			 ('created_at', 'timestamp with time zone')$$,
+			 ('created_at', 'timestamp with time zone'),
+			 ('dedup_window', 'interval'), ('paused', 'boolean'), ('rate_limit', 'integer')$$,
 	'mq_queues columns, in order, with their types');
 SELECT ok(has_table_privilege('public', 'mq_queues', 'SELECT'),
 	'everyone may read mq_queues');
@@ -277,7 +316,8 @@ SELECT lives_ok(
 	$$SELECT mq_create(queue => 'tap_c_named',
 		visibility_timeout => '1 minute', max_attempts => 3, retention => NULL,
 		backoff_base => '2 seconds', backoff_max => '1 minute', unlogged => false,
-		notify => false)$$,
+		notify => false, dedup_window => '1 minute', paused => false,
+		rate_limit => 0)$$,
 	'mq_create accepts every argument by name');
 
 -- §7: SECURITY DEFINER code must pin search_path.
@@ -301,6 +341,10 @@ SELECT results_eq(
 	$$VALUES ('30 seconds'::interval, 5, NULL::interval, '1 second'::interval,
 			  '10 minutes'::interval, false, false)$$,
 	'mq_create defaults: 30 s, 5 attempts, no retention, backoff 1 s to 10 min, logged, no notify');
+SELECT results_eq(
+	$$SELECT dedup_window, paused, rate_limit FROM mq_queues WHERE queue = 'tap_c'$$,
+	$$VALUES ('5 minutes'::interval, false, 0)$$,
+	'mq_create defaults of 0.2: a 5 minute dedup window, not paused, no rate limit');
 SELECT lives_ok($$SELECT mq_alter('tap_c', max_attempts => 7)$$, 'mq_alter runs');
 SELECT results_eq(
 	$$SELECT visibility_timeout, max_attempts, retention, backoff_base, backoff_max,

@@ -4,7 +4,7 @@
 -- send, read or manage.  A refused call fails with 42501 and changes nothing.
 -- Creating queues takes EXECUTE on mq_create, which PUBLIC does not have.
 BEGIN;
-SELECT plan(107);
+SELECT plan(130);
 
 CREATE ROLE tap_alice;
 CREATE ROLE tap_bob;
@@ -30,7 +30,7 @@ $f$;
 -- EXECUTE on the functions
 --
 SELECT ok(NOT has_function_privilege('public',
-		'mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)', 'EXECUTE'),
+		'mq_create(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)', 'EXECUTE'),
 	'PUBLIC may not execute mq_create');
 SELECT results_eq(
 	$$SELECT p.oid::regprocedure::text FROM pg_proc p
@@ -40,7 +40,7 @@ SELECT results_eq(
 	  WHERE NOT has_function_privilege('public', p.oid, 'EXECUTE')
 	  ORDER BY 1$$,
 	$$VALUES ('mq.worker_notify()'),
-	         ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)'),
+	         ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)'),
 	         ('mq_create_topic(text)'),
 	         ('mq_worker_start()')$$,
 	'mq_create, mq_create_topic, mq_worker_start and the internal mq.worker_notify are the only functions of mq that PUBLIC may not execute');
@@ -300,6 +300,72 @@ SELECT results_eq($$SELECT ready FROM mq_metrics('tap_p')$$, $$VALUES (1::bigint
 	'a superuser reads the metrics of alice''s queue');
 SELECT is(mq_drop('tap_p'), true, 'a superuser drops alice''s queue');
 SELECT is(mq_drop('tap_t'), true, 'a superuser drops team''s queue');
+
+--
+-- Ordering and control: a group, a priority and a dedup key take send;
+-- pausing and rate limits take manage
+--
+SET ROLE tap_alice;
+SELECT is(mq_create('tap_o'), true, 'alice creates tap_o');
+SELECT is(mq_grant('tap_o', 'tap_carol', 'send'), true, 'alice grants send on tap_o to carol');
+RESET ROLE;
+SET ROLE tap_carol;
+SELECT ok(mq_send('tap_o', '{"n": 1}', group_id => 'g', priority => 5, dedup_key => 'k') > 0,
+	'send: carol sends with a group, a priority (the queue''s first) and a dedup key');
+SELECT is((SELECT count(*)::int FROM mq_send_batch('tap_o', ARRAY['{}', '{}']::jsonb[],
+		group_ids => ARRAY['g', NULL], priority => -1, dedup_keys => ARRAY['k', 'k2'])), 2,
+	'send: carol sends a batch with groups and keys');
+SELECT throws_ok($$SELECT mq_alter('tap_o', paused => true)$$,
+	'42501', 'permission denied for queue "tap_o"', 'send does not let carol pause');
+SELECT throws_ok($$SELECT mq_alter('tap_o', rate_limit => 1)$$,
+	'42501', 'permission denied for queue "tap_o"', 'send does not let carol limit the rate');
+RESET ROLE;
+SET ROLE tap_dave;
+SELECT throws_ok($$SELECT mq_send('tap_o', '{}', group_id => 'g')$$,
+	'42501', 'permission denied for queue "tap_o"', 'dave: a send with a group refused');
+SELECT throws_ok($$SELECT mq_send('tap_o', '{}', dedup_key => 'k')$$,
+	'42501', 'permission denied for queue "tap_o"',
+	'dave: a send with a key refused (the key''s holder is not revealed)');
+RESET ROLE;
+SET ROLE tap_alice;
+SELECT lives_ok($$SELECT mq_alter('tap_o', paused => true, rate_limit => 10)$$,
+	'the owner pauses and limits her queue');
+SELECT results_eq($$SELECT body, group_id, priority FROM mq_pop('tap_o', 10)$$,
+	$$SELECT NULL::jsonb, NULL::text, NULL::integer WHERE false$$, 'a paused queue pops nothing');
+SELECT lives_ok($$SELECT mq_alter('tap_o', paused => false)$$, 'the owner resumes it');
+SELECT results_eq($$SELECT body, group_id, priority FROM mq_pop('tap_o', 10)$$,
+	$$VALUES ('{"n": 1}'::jsonb, 'g'::text, 5), ('{}'::jsonb, NULL, -1)$$,
+	'the owner pops: the group''s head, then the rest, by priority');
+RESET ROLE;
+-- schedules: creating takes send; replacing or dropping one takes being its
+-- owner or manage on its queue; mq_schedules shows those of queues one
+-- holds a privilege on
+SET ROLE tap_carol;
+SELECT is(mq_schedule('tap_sch', 'tap_o', '0 0 1 1 *', '{}'), true, 'send: carol schedules');
+SELECT is((SELECT count(*)::int FROM mq_schedules), 1, 'carol sees her schedule');
+RESET ROLE;
+SET ROLE tap_dave;
+SELECT throws_ok($$SELECT mq_schedule('tap_sch2', 'tap_o', '0 0 1 1 *', '{}')$$,
+	'42501', 'permission denied for queue "tap_o"', 'dave: scheduling refused');
+SELECT is((SELECT count(*)::int FROM mq_schedules), 0, 'dave sees no schedule');
+SELECT throws_ok($$SELECT mq_unschedule('tap_sch')$$,
+	'42501', 'permission denied for schedule "tap_sch"', 'dave: unscheduling refused');
+RESET ROLE;
+SET ROLE tap_alice;
+SELECT is(mq_schedule('tap_sch', 'tap_o', '0 0 2 1 *', '{}'), false,
+	'alice (manage on the queue) replaces carol''s schedule');
+SELECT is((SELECT owner::text FROM mq_schedules), 'tap_alice', 'and owns it now');
+RESET ROLE;
+SET ROLE tap_carol;
+SELECT throws_ok($$SELECT mq_schedule('tap_sch', 'tap_o', '0 0 3 1 *', '{}')$$,
+	'42501', 'permission denied for schedule "tap_sch"', 'carol may not replace alice''s schedule');
+SELECT throws_ok($$SELECT mq_unschedule('tap_sch')$$,
+	'42501', 'permission denied for schedule "tap_sch"', 'nor drop it');
+RESET ROLE;
+SET ROLE tap_alice;
+SELECT is(mq_unschedule('tap_sch'), true, 'alice drops it');
+SELECT is(mq_drop('tap_o'), true, 'alice drops tap_o');
+RESET ROLE;
 
 --
 -- A hostile search_path is ignored

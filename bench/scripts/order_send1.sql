@@ -1,0 +1,2 @@
+-- single send per transaction
+SELECT mq_send(:q, :body);
