@@ -156,7 +156,7 @@ mq_change_grant(FunctionCallInfo fcinfo, bool grant)
 	MqArgNotNull(fcinfo, 1, "role");
 	priv = mq_privilege_from_arg(fcinfo, 2);
 
-	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE | MQ_ANY_KIND, false);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = PG_GETARG_DATUM(1);
 	values[2] = CStringGetTextDatum(MqPrivilegeName(priv));

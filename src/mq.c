@@ -122,5 +122,6 @@ _PG_init(void)
 	MarkGUCPrefixReserved("mq");
 
 	MqCacheInit();
+	MqStreamInit();
 	MqLauncherInit();
 }

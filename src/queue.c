@@ -58,6 +58,20 @@ PG_FUNCTION_INFO_V1(mq_purge);
 static HTAB *queue_cache = NULL;
 static MemoryContext queue_cache_cxt = NULL;
 static SPIPlanPtr load_plan = NULL;
+static SPIPlanPtr load_kind_plan = NULL;	/* 0.2: with kind and partitions */
+
+/*
+ * Has the catalog of this database the columns of version 0.2 (kind,
+ * partitions)?  A 0.1 database keeps working with this library until it is
+ * updated; there everything is a queue.
+ */
+static bool
+mq_catalog_has_kind(Oid nspid)
+{
+	Oid			catalog = get_relname_relid("queue", nspid);
+
+	return OidIsValid(catalog) && get_attnum(catalog, "kind") != InvalidAttrNumber;
+}
 
 static void
 mq_relcache_callback(Datum arg, Oid relid)
@@ -98,6 +112,8 @@ mq_free_plans(MqQueue *queue)
 			SPI_freeplan(queue->plans[i]);
 		queue->plans[i] = NULL;
 	}
+	/* streams (0.2) */
+	MqStreamFree(queue);
 }
 
 /*
@@ -166,20 +182,27 @@ MqExecuteLatest(SPIPlanPtr plan, Datum *args, long count)
 
 /* Read a queue's options from mq.queue into entry; false if no row. */
 static bool
-mq_load_queue(MqQueue *entry)
+mq_load_queue(MqQueue *entry, bool has_kind)
 {
 	Datum		arg = CStringGetTextDatum(entry->name);
+	SPIPlanPtr *planp = has_kind ? &load_kind_plan : &load_plan;
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
 	Datum		d;
 
-	if (load_plan == NULL)
+	if (*planp == NULL)
 	{
 		Oid			argtype = TEXTOID;
 		SPIPlanPtr	plan;
 
-		plan = SPI_prepare("SELECT owner::pg_catalog.oid, visibility_timeout,"
+		plan = SPI_prepare(has_kind ?
+						   "SELECT owner::pg_catalog.oid, visibility_timeout,"
+						   " max_attempts, retention, backoff_base,"
+						   " backoff_max, unlogged, notify, kind, partitions"
+						   " FROM mq.queue"
+						   " WHERE queue_name OPERATOR(pg_catalog.=) $1" :
+						   "SELECT owner::pg_catalog.oid, visibility_timeout,"
 						   " max_attempts, retention, backoff_base,"
 						   " backoff_max, unlogged, notify FROM mq.queue"
 						   " WHERE queue_name OPERATOR(pg_catalog.=) $1",
@@ -187,9 +210,9 @@ mq_load_queue(MqQueue *entry)
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(plan);
-		load_plan = plan;
+		*planp = plan;
 	}
-	if (MqExecuteLatest(load_plan, &arg, 1) != SPI_OK_SELECT)
+	if (MqExecuteLatest(*planp, &arg, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the catalog of queues");
 	if (SPI_processed == 0)
 		return false;
@@ -197,18 +220,31 @@ mq_load_queue(MqQueue *entry)
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	entry->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-	entry->visibility_timeout =
-		MqIntervalUsecs(SPI_getbinval(tup, desc, 2, &isnull), "visibility_timeout", false);
-	entry->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	entry->kind = MQ_KIND_QUEUE;
+	entry->partitions = 0;
+	if (has_kind)
+	{
+		char	   *kind = TextDatumGetCString(SPI_getbinval(tup, desc, 9, &isnull));
+
+		entry->kind = strcmp(kind, "stream") == 0 ? MQ_KIND_STREAM : MQ_KIND_QUEUE;
+		d = SPI_getbinval(tup, desc, 10, &isnull);
+		entry->partitions = isnull ? 0 : DatumGetInt32(d);
+	}
 	d = SPI_getbinval(tup, desc, 4, &isnull);
 	entry->has_retention = !isnull;
 	entry->retention = isnull ? 0 : MqIntervalUsecs(d, "retention", true);
+	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	/* the options of queues (NULL for streams) */
+	if (entry->kind != MQ_KIND_QUEUE)
+		return true;
+	entry->visibility_timeout =
+		MqIntervalUsecs(SPI_getbinval(tup, desc, 2, &isnull), "visibility_timeout", false);
+	entry->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 	entry->backoff_base =
 		MqIntervalUsecs(SPI_getbinval(tup, desc, 5, &isnull), "backoff_base", true);
 	entry->backoff_max =
 		MqIntervalUsecs(SPI_getbinval(tup, desc, 6, &isnull), "backoff_max", true);
-	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
 	return true;
 }
 
@@ -238,7 +274,12 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 		return NULL;
 	call->queue = MqLookup(call, name, missing_ok);
 	if (call->queue != NULL)
-		MqCheckPrivilege(call, call->queue, priv);
+	{
+		MqCheckPrivilege(call, call->queue, priv & ~MQ_ANY_KIND);
+		/* after the privilege check, so that the kind is not revealed */
+		if (call->queue->kind != MQ_KIND_QUEUE && !(priv & MQ_ANY_KIND))
+			MqWrongKind(call->queue, priv);
+	}
 	return call->queue;
 }
 
@@ -253,6 +294,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 	Oid			relid;
 	MqQueue    *entry = NULL;
 	bool		found;
+	bool		has_kind;
 
 	if (queue_cache == NULL)
 	{
@@ -268,6 +310,10 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 	}
 
 	relid = get_relname_relid(psprintf("q_%s", name), call->nspid);
+	/* a stream (0.2) is known by its table of records */
+	has_kind = mq_catalog_has_kind(call->nspid);
+	if (!OidIsValid(relid) && has_kind)
+		relid = get_relname_relid(psprintf("s_%s", name), call->nspid);
 	if (OidIsValid(relid))
 	{
 		entry = hash_search(queue_cache, name, HASH_ENTER, &found);
@@ -276,6 +322,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			memset(entry->plans, 0, sizeof(entry->plans));
 			entry->grants = NULL;
 			entry->ngrants = 0;
+			entry->stream = NULL;
 			entry->valid = false;
 		}
 		if (!entry->valid || entry->relid != relid)
@@ -285,7 +332,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			mq_free_plans(entry);
 			MqFloorReset(entry);
 			entry->relid = relid;
-			if (mq_load_queue(entry))
+			if (mq_load_queue(entry, has_kind))
 			{
 				MqLoadGrants(entry, queue_cache_cxt);
 				entry->valid = true;
@@ -494,6 +541,9 @@ mq_create(PG_FUNCTION_ARGS)
 							  9, argtypes, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not insert into the catalog of queues");
 	created = (SPI_processed == 1);
+	/* a name of another kind, or someone else's, is not "already there" */
+	if (!created)
+		MqCheckExisting(&call, name, MQ_KIND_QUEUE);
 	if (created)
 		mq_create_tables(name, PG_GETARG_BOOL(6), PG_GETARG_INT32(2));
 
@@ -523,7 +573,14 @@ mq_alter(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		MqCheckMaxAttempts(PG_GETARG_INT32(2));
 
-	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE | MQ_ANY_KIND, false);
+	/* streams have retention only (stream.c) */
+	if (queue->kind != MQ_KIND_QUEUE)
+	{
+		MqStreamAlter(fcinfo, &call, queue);
+		MqEnd(&call);
+		PG_RETURN_VOID();
+	}
 
 	mq_check_backoff(PG_ARGISNULL(4) ? queue->backoff_base :
 					 MqIntervalUsecs(PG_GETARG_DATUM(4), "backoff_base", true),
@@ -607,8 +664,13 @@ mq_drop(PG_FUNCTION_ARGS)
 	Datum		arg = CStringGetTextDatum(name);
 	bool		dropped = false;
 
-	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, true);
-	if (queue != NULL)
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE | MQ_ANY_KIND, true);
+	if (queue != NULL && queue->kind == MQ_KIND_STREAM)
+	{
+		/* streams (stream.c) */
+		dropped = MqStreamDrop(&call, queue);
+	}
+	else if (queue != NULL)
 	{
 		if (SPI_execute_with_args("DELETE FROM mq.queue"
 								  " WHERE queue_name OPERATOR(pg_catalog.=) $1",

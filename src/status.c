@@ -137,6 +137,8 @@ mq_metrics_row(ReturnSetInfo *rsinfo, MqQueue *queue, TimestampTz now, bool all)
 		for (i = 1; i < 7; i++)
 			nulls[i] = true;
 	}
+	else if (queue->kind == MQ_KIND_STREAM)
+		MqStreamMetrics(queue, now, values, nulls);		/* stream.c */
 	else
 	{
 		args[0] = TimestampTzGetDatum(now);
@@ -163,7 +165,7 @@ mq_metrics(PG_FUNCTION_ARGS)
 	MqQueue    *queue;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+	queue = MqBegin(&call, name, MQ_PRIV_READ | MQ_ANY_KIND, false);
 	if (queue != NULL)
 		mq_metrics_row(rsinfo, queue, now, false);
 	else

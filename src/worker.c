@@ -359,8 +359,12 @@ mq_worker_queue(MqWorkerQueue *wq, TimestampTz *next)
 
 	PG_TRY();
 	{
-		while (mq_worker_queue_batch(wq, next))
-			CHECK_FOR_INTERRUPTS();
+		/* a stream's retention is by whole segments (stream.c) */
+		if (!MqStreamMaintain(wq->name, next))
+		{
+			while (mq_worker_queue_batch(wq, next))
+				CHECK_FOR_INTERRUPTS();
+		}
 	}
 	PG_CATCH();
 	{
