@@ -12,7 +12,7 @@ SELECT queue, owner, visibility_timeout, max_attempts, retention, backoff_base,
 -- the tables behind a queue
 SELECT c.relname, c.relpersistence
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'mq' AND c.relkind = 'r' AND c.relname NOT IN ('queue', 'grant')
+ WHERE n.nspname = 'mq' AND c.relkind = 'r' AND c.relname NOT IN ('queue', 'grant', 'segment')
  ORDER BY 1;
 
 -- alter: NULL leaves an option as it is
@@ -87,4 +87,5 @@ SELECT mq_drop('Orders-2_x');               -- gone already: false
 SELECT mq_drop('orders');
 SELECT queue FROM mq_queues;
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'mq' AND c.relname NOT IN ('queue', 'queue_pkey', 'grant', 'grant_pkey');
+ WHERE n.nspname = 'mq' AND c.relname NOT IN ('queue', 'queue_pkey', 'grant', 'grant_pkey',
+										  'segment', 'segment_pkey');

@@ -178,7 +178,8 @@ static const MqStreamStmtDef stream_stmts[SS_NUM] = {
 	[SS_APPEND_BATCH] = {
 		"INSERT INTO %S (" RECORD_COLUMNS ")"
 		" SELECT u.i, u.p, u.k, $4, u.b, $5"
-		" FROM pg_catalog.unnest($1, $2, $3, $6) AS u(i, p, k, b)",
+		" FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+		" pg_catalog.unnest($3), pg_catalog.unnest($6)) AS u(i, p, k, b)",
 		6, {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, JSONBOID, JSONBARRAYOID}
 	},
 	/* a group's partitions, those with records below their horizon ($2) first */
@@ -634,7 +635,12 @@ mq_partition_of(MqQueue *stream, text *key)
 	int			len;
 
 	if (key == NULL)
+	{
+		/* sessions start at different partitions, so short ones spread too */
+		if (round_robin == 0)
+			round_robin = (uint32) MyProcPid;
 		return (int) (round_robin++ % (uint32) stream->partitions);
+	}
 	bytes = VARDATA_ANY(key);
 	len = VARSIZE_ANY_EXHDR(key);
 	if (GetDatabaseEncoding() != PG_UTF8)

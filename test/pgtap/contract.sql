@@ -245,7 +245,9 @@ SELECT results_eq(
 			 ('max_attempts', 'integer'), ('retention', 'interval'),
 			 ('backoff_base', 'interval'), ('backoff_max', 'interval'),
 			 ('unlogged', 'boolean'), ('notify', 'boolean'),
-			 ('created_at', 'timestamp with time zone')$$,
+			 ('created_at', 'timestamp with time zone'),
+			 -- 0.2: kind, (dedup_window, paused, rate_limit,) partitions
+			 ('kind', 'text'), ('partitions', 'integer')$$,
 	'mq_queues columns, in order, with their types');
 SELECT ok(has_table_privilege('public', 'mq_queues', 'SELECT'),
 	'everyone may read mq_queues');

@@ -41,8 +41,9 @@ SELECT results_eq(
 	  ORDER BY 1$$,
 	$$VALUES ('mq.worker_notify()'),
 	         ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean)'),
+	         ('mq_create_stream(text,integer,interval,boolean)'),
 	         ('mq_worker_start()')$$,
-	'mq_create, mq_worker_start and the internal mq.worker_notify are the only functions of mq that PUBLIC may not execute');
+	'mq_create, mq_create_stream, mq_worker_start and the internal mq.worker_notify are the only functions of mq that PUBLIC may not execute');
 
 SET ROLE tap_alice;
 SELECT throws_ok($$SELECT mq_create('tap_p')$$,
@@ -267,7 +268,8 @@ SELECT results_eq($$SELECT body FROM mq_pop('tap_t')$$, $$VALUES ('{"from": "bob
 	'bob pops from tap_t');
 SELECT lives_ok($$SELECT mq_alter('tap_t', max_attempts => 4)$$, 'bob alters tap_t');
 -- bob holds EXECUTE on mq_create through team, but the name is taken
-SELECT is(mq_create('tap_p'), false, 'bob: mq_create of alice''s queue returns false');
+SELECT throws_ok($$SELECT mq_create('tap_p')$$, '42710', NULL,
+	'bob: mq_create of alice''s queue fails: the name is taken');
 SELECT results_eq($$SELECT queue FROM mq_metrics() WHERE queue IN ('tap_p', 'tap_t')$$,
 	$$VALUES ('tap_t')$$,
 	'mq_metrics() lists the queues bob may read only');
