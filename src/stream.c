@@ -149,6 +149,7 @@ typedef enum MqStreamStmt
 	SS_APPEND,
 	SS_APPEND_BATCH,
 	SS_PICK,
+	SS_PICK_NEW,
 	SS_LOCK,
 	SS_READ,
 	SS_ADVANCE,
@@ -190,6 +191,13 @@ static const MqStreamStmtDef stream_stmts[SS_NUM] = {
 		" FROM %G g WHERE g.group_name" EQ "$1"
 		" ORDER BY 2 DESC, g.consumed_at NULLS FIRST, g.partition",
 		2, {TEXTOID, INT8ARRAYOID}
+	},
+	/* for a group that does not exist yet: has any partition records? */
+	[SS_PICK_NEW] = {
+		"SELECT p FROM pg_catalog.generate_series(0, $2 OPERATOR(pg_catalog.-) 1) p"
+		" WHERE EXISTS (SELECT FROM %S s WHERE s.partition" EQ "p"
+		" AND s.msg_id" LT "($1)[p OPERATOR(pg_catalog.+) 1]) LIMIT 1",
+		2, {INT8ARRAYOID, INT4OID}
 	},
 	[SS_LOCK] = {
 		"SELECT next_msg_id FROM %G WHERE group_name" EQ "$1"
@@ -1196,7 +1204,18 @@ mq_consume_once(FunctionCallInfo fcinfo, MqQueue *stream, const char *group, int
 	mq_stream_exec(stream, SS_PICK, values, NULL, 0, true);
 	if (SPI_processed == 0)
 	{
-		/* a new group */
+		Datum		newvalues[2];
+
+		/*
+		 * A new group.  Its rows are made only when there is something to
+		 * consume, so that a waiting consume never sleeps on uncommitted
+		 * rows that another first consume of the group would wait for.
+		 */
+		newvalues[0] = values[1];
+		newvalues[1] = Int32GetDatum(stream->partitions);
+		mq_stream_exec(stream, SS_PICK_NEW, newvalues, NULL, 0, true);
+		if (SPI_processed == 0)
+			return MQ_NOTHING;
 		mq_create_group(stream, group);
 		mq_stream_exec(stream, SS_PICK, values, NULL, 0, true);
 	}
