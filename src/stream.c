@@ -413,6 +413,8 @@ mq_mark_begin(MqQueue *stream, const bool *parts)
 			mq_append_locktag(&tag, stream->relid, p);
 			(void) LockAcquire(&tag, ShareLock, false, false);
 		}
+		/* no two-phase commit either way */
+		marks_set = true;
 		return;
 	}
 
@@ -1590,7 +1592,8 @@ MqStreamMaintain(const char *name, TimestampTz *next)
 				elog(ERROR, "could not record the segments of stream \"%s\"", name);
 			opened = now;
 		}
-		if (stream->has_retention)
+		/* the next rotation; one due already waits for an append */
+		if (stream->has_retention && MqAddUsecs(opened, Max(span, 1000)) > now)
 			*next = Min(*next, MqAddUsecs(opened, Max(span, 1000)));
 
 		/* the next segment is ready before appends need it */
@@ -1621,7 +1624,8 @@ MqStreamMaintain(const char *name, TimestampTz *next)
 				Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 											  1, &isnull);
 
-				if (!isnull)
+				if (!isnull &&
+					MqAddUsecs(DatumGetTimestampTz(d), stream->retention) > now)
 					*next = Min(*next, MqAddUsecs(DatumGetTimestampTz(d), stream->retention));
 			}
 		}
