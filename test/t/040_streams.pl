@@ -15,6 +15,8 @@
 #   commit, which recorded nothing).
 # - pg_dump and pg_restore keep streams, their records, the groups'
 #   positions, grants and segments; msg_ids continue after the restore.
+# - Without shared_preload_libraries, the order is kept by locks: an open
+#   append holds back what is behind it, and nothing is skipped.
 
 use strict;
 use warnings;
@@ -228,5 +230,38 @@ is($node->safe_psql('dst', q{
 	'a restored group continues where it was');
 ok($node->safe_psql('dst', q{SELECT mq_append('keep', '{}') > 10}),
 	'msg_ids continue after the restore');
+
+#
+# Without preload
+#
+my $np = PostgreSQL::Test::Cluster->new('nopreload');
+$np->init;
+$np->start;
+$np->safe_psql('postgres', q{
+	CREATE EXTENSION mq;
+	SELECT mq_create_stream('np', partitions => 2);
+});
+my ($in, $out) = ('', '');
+my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
+my $bg = $np->background_psql('postgres', \$in, \$out, $timer);
+# key 'a' is in partition 0, 'd' in partition 1
+$in .= q{BEGIN; SELECT 'late ' || mq_append('np', '"late"', key => 'a');} . "\n";
+pump_until($bg, $timer, \$out, qr/late \d+/) or die "no append";
+$np->safe_psql('postgres', q{
+	SELECT mq_append('np', '"behind"', key => 'a');
+	SELECT mq_append('np', '"other"', key => 'd');
+});
+is($np->safe_psql('postgres', q{
+	SELECT string_agg(body::text, ',') FROM (
+		SELECT * FROM mq_consume('np', 'g', 10) UNION ALL SELECT * FROM mq_consume('np', 'g', 10)) c}),
+	'"other"', 'without preload: an open append holds back its partition only');
+$in .= "COMMIT;\n";
+$in .= "SELECT 'done';\n";
+pump_until($bg, $timer, \$out, qr/done/) or die "no commit";
+$bg->finish;
+is($np->safe_psql('postgres', q{
+	SELECT string_agg(body::text, ',' ORDER BY msg_id) FROM mq_consume('np', 'g', 10)}),
+	'"late","behind"', 'without preload: after the commit, both in msg_id order');
+$np->stop;
 
 done_testing();
