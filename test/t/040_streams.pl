@@ -241,12 +241,10 @@ $np->safe_psql('postgres', q{
 	CREATE EXTENSION mq;
 	SELECT mq_create_stream('np', partitions => 2);
 });
-my ($in, $out) = ('', '');
-my $timer = IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
-my $bg = $np->background_psql('postgres', \$in, \$out, $timer);
+my $bg = $np->background_psql('postgres');
 # key 'a' is in partition 0, 'd' in partition 1
-$in .= q{BEGIN; SELECT 'late ' || mq_append('np', '"late"', key => 'a');} . "\n";
-pump_until($bg, $timer, \$out, qr/late \d+/) or die "no append";
+$bg->query_safe('BEGIN');
+$bg->query_safe(q{SELECT mq_append('np', '"late"', key => 'a')});
 $np->safe_psql('postgres', q{
 	SELECT mq_append('np', '"behind"', key => 'a');
 	SELECT mq_append('np', '"other"', key => 'd');
@@ -255,10 +253,8 @@ is($np->safe_psql('postgres', q{
 	SELECT string_agg(body::text, ',') FROM (
 		SELECT * FROM mq_consume('np', 'g', 10) UNION ALL SELECT * FROM mq_consume('np', 'g', 10)) c}),
 	'"other"', 'without preload: an open append holds back its partition only');
-$in .= "COMMIT;\n";
-$in .= "SELECT 'done';\n";
-pump_until($bg, $timer, \$out, qr/done/) or die "no commit";
-$bg->finish;
+$bg->query_safe('COMMIT');
+$bg->quit;
 is($np->safe_psql('postgres', q{
 	SELECT string_agg(body::text, ',' ORDER BY msg_id) FROM mq_consume('np', 'g', 10)}),
 	'"late","behind"', 'without preload: after the commit, both in msg_id order');
