@@ -6,10 +6,13 @@
 #   single append vs mq_send (4 clients)
 #   append_batch of 100 vs mq_send_batch of 100 (4 clients)
 #   consume in batches of 1000, 2 consumers, 2 partitions, vs mq_read +
-#   mq_ack in batches of 100, 2 consumers
+#   mq_ack in batches of 100, 2 consumers: the time to drain FILL records
+# With SYNC=off, every session runs with synchronous_commit off (the figures
+# are then CPU-bound rather than bound by the WAL flush of each commit).
 #   seek to a random msg_id and consume 1000 (rolled back), 2 clients, in
 #   a stream of BIG records vs one of 10^4
 set -euo pipefail
+[ "${SYNC:-on}" = off ] && export PGOPTIONS="${PGOPTIONS:-} -c synchronous_commit=off"
 here=$(cd "$(dirname "$0")" && pwd)/streams
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-3}
@@ -41,24 +44,24 @@ fill_queue() {
 	      LATERAL mq_send_batch('$1', array_fill('{\"event\": \"order_created\", \"order_id\": 12345, \"total\": 42.5}'::jsonb, ARRAY[1000 + 0 * i]))" >/dev/null
 }
 consumed() { q -c "SELECT coalesce(sum(next_msg_id), 0) FROM mq_groups('$1')"; }
-rate_consume() {	# stream: records consumed per second by 2 consumers in batches of 1000
-	local s=$1 before after t0 t1
-	before=$(q -c "SELECT count(*) FROM mq.\"s_$s\"")
+rate_consume() {	# stream: records per second of 2 consumers draining it in batches of 1000
+	local s=$1 n t0 t1
+	n=$(q -c "SELECT count(*) FROM mq.\"s_$s\"")
 	q -c "SELECT mq_drop_group('$s', 'g')" >/dev/null
 	t0=$(date +%s.%N)
-	pgbench -n -f "$here/consume1000.sql" -D s="$s" -c 2 -j 2 -T "$SECS" >/dev/null 2>&1
+	pgbench -n -f "$here/consume1000.sql" -D s="'$s'" -c 2 -j 2 -t $((n / 2000)) >/dev/null 2>&1
 	t1=$(date +%s.%N)
-	after=$(q -c "SELECT coalesce(sum(lag), 0) FROM mq_groups('$s')")
-	echo "($before - $after) / ($t1 - $t0)" | bc -l
+	n=$((n - $(q -c "SELECT coalesce(sum(lag), 0) FROM mq_groups('$s')")))
+	echo "$n / ($t1 - $t0)" | bc -l
 }
-rate_readack() {
-	local before after t0 t1
-	before=$(q -c "SELECT count(*) FROM mq.q_bq2")
+rate_readack() {	# the same for a queue: 2 consumers, read 100 + ack
+	local n t0 t1
+	n=$(q -c "SELECT count(*) FROM mq.q_bq2")
 	t0=$(date +%s.%N)
-	pgbench -n -f "$here/readack100.sql" -c 2 -j 2 -T "$SECS" >/dev/null 2>&1
+	pgbench -n -f "$here/readack100.sql" -c 2 -j 2 -t $((n / 200)) >/dev/null 2>&1
 	t1=$(date +%s.%N)
-	after=$(q -c "SELECT count(*) FROM mq.q_bq2")
-	echo "($before - $after) / ($t1 - $t0)" | bc -l
+	n=$((n - $(q -c "SELECT count(*) FROM mq.q_bq2")))
+	echo "$n / ($t1 - $t0)" | bc -l
 }
 
 reset
@@ -93,8 +96,8 @@ fill_stream bbig "$BIG"
 q -c "VACUUM ANALYZE" >/dev/null
 a=(); s=()
 for r in $(seq "$ROUNDS"); do
-	a+=("$(tps consume1000at.sql 2 -D s=bbig -D n="$BIG")")
-	s+=("$(tps consume1000at.sql 2 -D s=bsmall -D n=10000)")
+	a+=("$(tps consume1000at.sql 2 -D s="'bbig'" -D n="$BIG")")
+	s+=("$(tps consume1000at.sql 2 -D s="'bsmall'" -D n=10000)")
 done
 A=$(printf '%s\n' "${a[@]}" | median); S=$(printf '%s\n' "${s[@]}" | median)
 A=$(echo "$A * 1000" | bc -l); S=$(echo "$S * 1000" | bc -l)

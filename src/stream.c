@@ -258,6 +258,9 @@ typedef struct MqStream
 {
 	Oid			seqid;			/* the sequence of msg_ids */
 	SPIPlanPtr	plans[SS_NUM];
+	/* appends insert straight into the segment of their msg_ids */
+	int64		append_segment;
+	SPIPlanPtr	append_plans[2];	/* SS_APPEND, SS_APPEND_BATCH */
 } MqStream;
 
 /* An open transaction's appends to one stream (see the file header). */
@@ -809,9 +812,16 @@ MqStreamFree(MqQueue *queue)
 		if (st->plans[i] != NULL)
 			SPI_freeplan(st->plans[i]);
 	}
+	for (i = 0; i < 2; i++)
+	{
+		if (st->append_plans[i] != NULL)
+			SPI_freeplan(st->append_plans[i]);
+	}
 	pfree(st);
 	queue->stream = NULL;
 }
+
+static SPIPlanPtr mq_stream_prepare(MqQueue *queue, MqStreamStmt stmt, const char *records);
 
 static SPIPlanPtr
 mq_stream_plan(MqQueue *queue, MqStreamStmt stmt)
@@ -819,33 +829,72 @@ mq_stream_plan(MqQueue *queue, MqStreamStmt stmt)
 	MqStream   *st = queue->stream;
 
 	if (st->plans[stmt] == NULL)
-	{
-		const char *p = stream_stmts[stmt].sql;
-		StringInfoData buf;
-		SPIPlanPtr	plan;
-
-		initStringInfo(&buf);
-		while (*p)
-		{
-			if (p[0] == '%' && (p[1] == 'S' || p[1] == 'G'))
-			{
-				appendStringInfoString(&buf, mq_stream_table(p[1] == 'S' ? 's' : 'g',
-															 queue->name));
-				p += 2;
-			}
-			else
-				appendStringInfoChar(&buf, *p++);
-		}
-		plan = SPI_prepare_cursor(buf.data, stream_stmts[stmt].nargs,
-								  (Oid *) stream_stmts[stmt].argtypes,
-								  CURSOR_OPT_GENERIC_PLAN);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", buf.data,
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		st->plans[stmt] = plan;
-	}
+		st->plans[stmt] = mq_stream_prepare(queue, stmt, mq_stream_table('s', queue->name));
 	return st->plans[stmt];
+}
+
+/*
+ * An append's statement inserting into segment's table itself rather than
+ * the partitioned table: no tuple routing (the partition constraint is
+ * still checked).  The segment an append goes to changes at rotations only.
+ */
+static SPIPlanPtr
+mq_stream_append_plan(MqQueue *queue, MqStreamStmt stmt, int64 segment)
+{
+	MqStream   *st = queue->stream;
+	int			i = stmt == SS_APPEND ? 0 : 1;
+
+	Assert(stmt == SS_APPEND || stmt == SS_APPEND_BATCH);
+	if (st->append_segment != segment)
+	{
+		for (i = 0; i < 2; i++)
+		{
+			if (st->append_plans[i] != NULL)
+				SPI_freeplan(st->append_plans[i]);
+			st->append_plans[i] = NULL;
+		}
+		st->append_segment = segment;
+		i = stmt == SS_APPEND ? 0 : 1;
+	}
+	if (st->append_plans[i] == NULL)
+		st->append_plans[i] =
+			mq_stream_prepare(queue, stmt,
+							  quote_qualified_identifier(MQ_SCHEMA,
+														 mq_segment_name(queue->name, segment)));
+	return st->append_plans[i];
+}
+
+static SPIPlanPtr
+mq_stream_prepare(MqQueue *queue, MqStreamStmt stmt, const char *records)
+{
+	const char *p = stream_stmts[stmt].sql;
+	StringInfoData buf;
+	SPIPlanPtr	plan;
+
+	initStringInfo(&buf);
+	while (*p)
+	{
+		if (p[0] == '%' && p[1] == 'S')
+		{
+			appendStringInfoString(&buf, records);
+			p += 2;
+		}
+		else if (p[0] == '%' && p[1] == 'G')
+		{
+			appendStringInfoString(&buf, mq_stream_table('g', queue->name));
+			p += 2;
+		}
+		else
+			appendStringInfoChar(&buf, *p++);
+	}
+	plan = SPI_prepare_cursor(buf.data, stream_stmts[stmt].nargs,
+							  (Oid *) stream_stmts[stmt].argtypes,
+							  CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", buf.data,
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	return plan;
 }
 
 /*
@@ -854,10 +903,20 @@ mq_stream_plan(MqQueue *queue, MqStreamStmt stmt)
  * their horizons were taken, whatever the isolation level.
  */
 static int
+mq_stream_exec_plan(SPIPlanPtr plan, Datum *values, const char *nulls, long count,
+					bool latest);
+
+static int
 mq_stream_exec(MqQueue *queue, MqStreamStmt stmt, Datum *values,
 			   const char *nulls, long count, bool latest)
 {
-	SPIPlanPtr	plan = mq_stream_plan(queue, stmt);
+	return mq_stream_exec_plan(mq_stream_plan(queue, stmt), values, nulls, count, latest);
+}
+
+static int
+mq_stream_exec_plan(SPIPlanPtr plan, Datum *values, const char *nulls, long count,
+					bool latest)
+{
 	int			rc;
 
 	if (latest)
@@ -1047,7 +1106,9 @@ mq_append(PG_FUNCTION_ARGS)
 	values[4] = PG_GETARG_DATUM(1);
 	values[5] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 	nulls[5] = PG_ARGISNULL(3) ? 'n' : ' ';
-	mq_stream_exec(stream, SS_APPEND, values, nulls, 0, false);
+	mq_stream_exec_plan(mq_stream_append_plan(stream, SS_APPEND,
+											  msg_id >> MQ_SEGMENT_BITS),
+						values, nulls, 0, false);
 	mq_appended(stream);
 	MqEnd(&call);
 	PG_RETURN_INT64(msg_id);
@@ -1155,7 +1216,14 @@ mq_append_batch(PG_FUNCTION_ARGS)
 		values[4] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 		nulls[4] = PG_ARGISNULL(3) ? 'n' : ' ';
 		values[5] = PointerGetDatum(bodies);
-		mq_stream_exec(stream, SS_APPEND_BATCH, values, nulls, 0, false);
+		/* one segment (almost always), or let the partitioned table route */
+		if ((DatumGetInt64(ids[0]) >> MQ_SEGMENT_BITS) ==
+			(DatumGetInt64(ids[nelems - 1]) >> MQ_SEGMENT_BITS))
+			mq_stream_exec_plan(mq_stream_append_plan(stream, SS_APPEND_BATCH,
+													  DatumGetInt64(ids[0]) >> MQ_SEGMENT_BITS),
+								values, nulls, 0, false);
+		else
+			mq_stream_exec(stream, SS_APPEND_BATCH, values, nulls, 0, false);
 		mq_appended(stream);
 		for (i = 0; i < nelems; i++)
 		{
