@@ -352,6 +352,75 @@ CREATE VIEW mq_bindings WITH (security_barrier) AS
 									   WHERE g.queue_name OPERATOR(pg_catalog.=) q.queue_name
 										 AND pg_catalog.pg_has_role(g.grantee, 'USAGE'))));
 GRANT SELECT ON mq_bindings TO PUBLIC;
+-- Streams: append-only logs read by consumer groups (docs/design.md,
+-- "Streams").  Streams share the catalog, the namespace of names and the
+-- grants of queues; mq.queue says which kind each object is.  The options
+-- that only queues have are NULL for streams; partitions is NULL for queues.
+-- (kind, and NULL queue options, came with topics above.)
+ALTER TABLE mq.queue
+	ADD COLUMN partitions integer CHECK (partitions BETWEEN 1 AND 256);
+
+-- The segments of each stream: when each became the one appends go to, and
+-- when the next one did.  Written by the background worker when it rotates
+-- segments; retention drops a segment closed longer ago than the retention.
+CREATE TABLE mq.segment (
+	stream_name			text COLLATE "C" NOT NULL,
+	segment				integer NOT NULL,
+	opened_at			timestamptz NOT NULL,
+	closed_at			timestamptz,
+	PRIMARY KEY (stream_name, segment)
+);
+SELECT pg_catalog.pg_extension_config_dump('mq.segment', '');
+
+CREATE TYPE mq_record AS (
+	msg_id				bigint,
+	partition			integer,
+	key					text,
+	appended_at			timestamptz,
+	body				jsonb,
+	headers				jsonb,
+	topic				text,			-- NULL: appended, not published
+	routing_key			text
+);
+
+
+CREATE FUNCTION mq_create_stream(stream text, partitions integer DEFAULT 1,
+								 retention interval DEFAULT '7 days',
+								 unlogged boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_create_stream' LANGUAGE C VOLATILE;
+-- Creating streams makes tables; only roles granted EXECUTE may do it.
+REVOKE ALL ON FUNCTION mq_create_stream(text, integer, interval, boolean) FROM PUBLIC;
+
+CREATE FUNCTION mq_append(stream text, body jsonb, key text DEFAULT NULL,
+						  headers jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mq_append' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_append_batch(stream text, bodies jsonb[], keys text[] DEFAULT NULL,
+								headers jsonb DEFAULT NULL)
+RETURNS SETOF bigint
+AS 'MODULE_PATHNAME', 'mq_append_batch' LANGUAGE C VOLATILE ROWS 100;
+
+CREATE FUNCTION mq_consume(stream text, group_name text, qty integer DEFAULT 100,
+						   wait interval DEFAULT '0')
+RETURNS SETOF mq_record
+AS 'MODULE_PATHNAME', 'mq_consume' LANGUAGE C VOLATILE ROWS 100;
+
+CREATE FUNCTION mq_seek(stream text, group_name text, msg_id bigint DEFAULT NULL,
+						at timestamptz DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'mq_seek' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_groups(stream text)
+RETURNS TABLE(group_name text, partition integer, next_msg_id bigint, lag bigint,
+			  consumed_at timestamptz)
+AS 'MODULE_PATHNAME', 'mq_groups' LANGUAGE C VOLATILE;
+
+CREATE FUNCTION mq_drop_group(stream text, group_name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'mq_drop_group' LANGUAGE C VOLATILE;
+
 -- Statistics and monitoring (docs/monitoring.md).
 --
 -- Members of pg_monitor see every queue in mq_queues, mq_metrics, mq_stats
@@ -362,7 +431,7 @@ CREATE OR REPLACE VIEW mq_queues WITH (security_barrier = true) AS
 	SELECT q.queue_name::text AS queue, q.owner, q.visibility_timeout,
 		   q.max_attempts, q.retention, q.backoff_base, q.backoff_max,
 		   q.unlogged, q.notify, q.created_at, q.kind, q.dedup_window,
-		   q.paused, q.rate_limit
+		   q.paused, q.rate_limit, q.partitions
 	  FROM mq.queue q
 	 WHERE pg_catalog.pg_has_role(q.owner, 'USAGE')
 		OR pg_catalog.pg_has_role('pg_monitor', 'USAGE')

@@ -12,7 +12,7 @@ SELECT queue, owner, visibility_timeout, max_attempts, retention, backoff_base,
 -- the tables behind a queue
 SELECT c.relname, c.relpersistence
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'mq' AND c.relkind = 'r' AND c.relname NOT IN ('queue', 'grant', 'binding', 'schedule')
+ WHERE n.nspname = 'mq' AND c.relkind = 'r' AND c.relname NOT IN ('queue', 'grant', 'binding', 'schedule', 'segment')
  ORDER BY 1;
 
 -- alter: NULL leaves an option as it is
@@ -89,4 +89,5 @@ SELECT queue FROM mq_queues;
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'mq' AND c.relname NOT IN ('queue', 'queue_pkey', 'grant', 'grant_pkey',
 							 'binding', 'binding_pkey', 'binding_queue_name',
-							 'schedule', 'schedule_pkey', 'schedule_next_at');
+							 'schedule', 'schedule_pkey', 'schedule_next_at',
+							 'segment', 'segment_pkey');

@@ -126,5 +126,6 @@ _PG_init(void)
 
 	MqCacheInit();
 	MqTopicCacheInit();
+	MqStreamInit();
 	MqLauncherInit();
 }

@@ -54,6 +54,18 @@ typedef enum MqPrivilege
 } MqPrivilege;
 
 /*
+ * Passed to MqBegin with a privilege by the functions that work on every
+ * kind of object (mq_drop, mq_grant, mq_revoke, mq_metrics, mq_alter);
+ * without it MqBegin refuses an object that is not a queue (42809).
+ */
+#define MQ_ANY_KIND				(1 << 8)
+
+/* The kinds of objects in mq.queue (column kind, 0.2). */
+#define MQ_KIND_QUEUE			'q'
+#define MQ_KIND_STREAM			's'
+
+
+/*
  * The prepared statements of a queue.  Their SQL lives in stmt.c; each is
  * prepared the first time a backend uses it on a queue and kept until the
  * queue's cache entry is invalidated.
@@ -143,6 +155,9 @@ typedef struct MqQueue
 	int32		rate_limit;		/* deliveries per second; 0: none */
 	bool		priorities;		/* has its priority index: reads use it */
 	bool		group_hint;		/* this backend's last ack was of a group */
+	char		kind;			/* MQ_KIND_QUEUE or MQ_KIND_STREAM */
+	int32		partitions;		/* streams: their number of partitions */
+	struct MqStream *stream;	/* streams: stream.c's plans, else NULL */
 	int			ngrants;
 	MqGrant    *grants;			/* in the cache's memory context */
 	SPIPlanPtr	plans[MQ_NUM_STMTS];
@@ -195,6 +210,15 @@ extern void MqDueTouch(MqQueue *queue);
 extern bool MqDueAvailable(void);
 extern uint32 MqDueSlot(Oid dboid, const char *name);
 extern uint32 MqDueChanges(uint32 slot);
+/* stream.c */
+extern void MqStreamInit(void);
+extern void MqStreamFree(MqQueue *queue);
+extern void MqWrongKind(MqQueue *queue, MqPrivilege priv);
+extern void MqCheckExisting(MqCall *call, const char *name, char kind);
+extern void MqStreamAlter(FunctionCallInfo fcinfo, MqCall *call, MqQueue *queue);
+extern bool MqStreamDrop(MqCall *call, MqQueue *queue);
+extern void MqStreamMetrics(MqQueue *queue, TimestampTz now, Datum *values, bool *nulls);
+extern bool MqStreamMaintain(const char *name, TimestampTz *next);
 
 /* acl.c */
 extern const char *MqPrivilegeName(MqPrivilege priv);

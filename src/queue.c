@@ -89,7 +89,20 @@ static SPIPlanPtr load_plan = NULL;
 static uint64 cache_clock = 0;
 static int	cache_pins = 0;
 static uint64 cache_evictions = 0;
-static SPIPlanPtr load_plan_v2 = NULL;	/* with the options of 0.2 */
+static SPIPlanPtr load_plan_v2 = NULL;	/* 0.2: kind, partitions, options */
+
+/*
+ * Has the catalog of this database the columns of version 0.2 (kind,
+ * partitions)?  A 0.1 database keeps working with this library until it is
+ * updated; there everything is a queue.
+ */
+static bool
+mq_catalog_has_kind(Oid nspid)
+{
+	Oid			catalog = get_relname_relid("queue", nspid);
+
+	return OidIsValid(catalog) && get_attnum(catalog, "kind") != InvalidAttrNumber;
+}
 
 static void
 mq_relcache_callback(Datum arg, Oid relid)
@@ -149,6 +162,8 @@ mq_free_plans(MqQueue *queue)
 			SPI_freeplan(queue->plans[i]);
 		queue->plans[i] = NULL;
 	}
+	/* streams (0.2) */
+	MqStreamFree(queue);
 }
 
 /*
@@ -295,7 +310,7 @@ MqExecuteLatest(SPIPlanPtr plan, Datum *args, long count)
 
 /* Read a queue's options from mq.queue into entry; false if no row. */
 static bool
-mq_load_queue(MqQueue *entry)
+mq_load_queue(MqQueue *entry, bool has_kind)
 {
 	Datum		arg = CStringGetTextDatum(entry->name);
 	HeapTuple	tup;
@@ -306,6 +321,10 @@ mq_load_queue(MqQueue *entry)
 	bool		v2 = MqCatalogV2(get_rel_namespace(entry->relid));
 	SPIPlanPtr *planp = v2 ? &load_plan_v2 : &load_plan;
 
+	/* the update gives the catalog kind and the options of 0.2 together */
+	if (v2 != has_kind)
+		elog(ERROR, "the catalog of queues is only partly updated to version 0.2");
+
 	if (*planp == NULL)
 	{
 		Oid			argtype = TEXTOID;
@@ -315,7 +334,8 @@ mq_load_queue(MqQueue *entry)
 									" max_attempts, retention, backoff_base,"
 									" backoff_max, unlogged, notify%s FROM mq.queue"
 									" WHERE queue_name OPERATOR(pg_catalog.=) $1",
-									v2 ? ", dedup_window, paused, rate_limit, priorities" : ""),
+									v2 ? ", kind, partitions, dedup_window, paused,"
+									" rate_limit, priorities" : ""),
 						   1, &argtype);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -330,19 +350,35 @@ mq_load_queue(MqQueue *entry)
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	entry->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-	entry->visibility_timeout =
-		MqIntervalUsecs(SPI_getbinval(tup, desc, 2, &isnull), "visibility_timeout", false);
-	entry->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	entry->kind = MQ_KIND_QUEUE;
+	entry->partitions = 0;
+	if (has_kind)
+	{
+		char	   *kind = TextDatumGetCString(SPI_getbinval(tup, desc, 9, &isnull));
+
+		entry->kind = strcmp(kind, "stream") == 0 ? MQ_KIND_STREAM : MQ_KIND_QUEUE;
+		d = SPI_getbinval(tup, desc, 10, &isnull);
+		entry->partitions = isnull ? 0 : DatumGetInt32(d);
+	}
 	d = SPI_getbinval(tup, desc, 4, &isnull);
 	entry->has_retention = !isnull;
 	entry->retention = isnull ? 0 : MqIntervalUsecs(d, "retention", true);
+	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	/* the options of queues (NULL for streams) */
+	if (entry->kind != MQ_KIND_QUEUE)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return true;
+	}
+	entry->visibility_timeout =
+		MqIntervalUsecs(SPI_getbinval(tup, desc, 2, &isnull), "visibility_timeout", false);
+	entry->max_attempts = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
 	entry->backoff_base =
 		MqIntervalUsecs(SPI_getbinval(tup, desc, 5, &isnull), "backoff_base", true);
 	entry->backoff_max =
 		MqIntervalUsecs(SPI_getbinval(tup, desc, 6, &isnull), "backoff_max", true);
-	entry->unlogged = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-	entry->notify = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
-	MqOrderLoad(entry, v2 ? tup : NULL, desc, 9);
+	MqOrderLoad(entry, v2 ? tup : NULL, desc, 11);
 	SPI_freetuptable(SPI_tuptable);
 	return true;
 }
@@ -387,12 +423,15 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 		/* a nested call must not evict it */
 		call->queue->pins++;
 		cache_pins++;
-		MqCheckPrivilege(call, call->queue, priv);
+		MqCheckPrivilege(call, call->queue, priv & ~MQ_ANY_KIND);
+		/* after the privilege check, so that the kind is not revealed */
+		if (call->queue->kind != MQ_KIND_QUEUE && !(priv & MQ_ANY_KIND))
+			MqWrongKind(call->queue, priv);
 	}
 	else
 	{
 		/* a topic of that name: 42501 or 42809 */
-		MqTopicNotQueue(call, name, priv);
+		MqTopicNotQueue(call, name, priv & ~MQ_ANY_KIND);
 		if (!missing_ok)
 			MqLookup(call, name, false);	/* raises 42704 */
 	}
@@ -410,6 +449,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 	Oid			relid;
 	MqQueue    *entry = NULL;
 	bool		found;
+	bool		has_kind;
 
 	if (queue_cache == NULL)
 	{
@@ -429,6 +469,10 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 										 call->lookup_lock, RVR_MISSING_OK, NULL, NULL);
 	else
 		relid = get_relname_relid(psprintf("q_%s", name), call->nspid);
+	/* a stream (0.2) is known by its table of records */
+	has_kind = mq_catalog_has_kind(call->nspid);
+	if (!OidIsValid(relid) && has_kind)
+		relid = get_relname_relid(psprintf("s_%s", name), call->nspid);
 	if (OidIsValid(relid))
 	{
 		entry = hash_search(queue_cache, name, HASH_ENTER, &found);
@@ -437,6 +481,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			memset(entry->plans, 0, sizeof(entry->plans));
 			entry->grants = NULL;
 			entry->ngrants = 0;
+			entry->stream = NULL;
 			entry->valid = false;
 			entry->pins = 0;
 			entry->touched = 0;
@@ -452,7 +497,7 @@ MqLookup(MqCall *call, const char *name, bool missing_ok)
 			MqFloorReset(entry);
 			entry->relid = relid;
 			entry->has_topic = get_attnum(relid, "topic") != InvalidAttrNumber;
-			if (mq_load_queue(entry))
+			if (mq_load_queue(entry, has_kind))
 			{
 				/*
 				 * 0.2's statements (stmt_defs_v2) name group_id, priority,
@@ -880,6 +925,9 @@ mq_create(PG_FUNCTION_ARGS)
 		 */
 		MqQueue    *queue = MqLookup(&call, name, true);
 
+		/* a stream of that name: 42710 */
+		if (queue != NULL && queue->kind != MQ_KIND_QUEUE)
+			MqCheckExisting(&call, name, MQ_KIND_QUEUE);
 		if (queue == NULL || !MqHasPrivilege(&call, queue, MQ_PRIV_MANAGE))
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -939,7 +987,14 @@ mq_alter(PG_FUNCTION_ARGS)
 	if (nargs > 8 && !PG_ARGISNULL(10))
 		MqCheckRateLimit(PG_GETARG_INT32(10));
 
-	queue = MqBegin(&call, name, MQ_PRIV_MANAGE, false);
+	queue = MqBegin(&call, name, MQ_PRIV_MANAGE | MQ_ANY_KIND, false);
+	/* streams have retention only (stream.c) */
+	if (queue->kind != MQ_KIND_QUEUE)
+	{
+		MqStreamAlter(fcinfo, &call, queue);
+		MqEnd(&call);
+		PG_RETURN_VOID();
+	}
 
 	mq_check_backoff(PG_ARGISNULL(4) ? queue->backoff_base :
 					 MqIntervalUsecs(PG_GETARG_DATUM(4), "backoff_base", true),
@@ -1062,6 +1117,12 @@ mq_drop(PG_FUNCTION_ARGS)
 	queue = MqLookup(&call, name, true);
 	if (queue == NULL)
 		dropped = MqTopicDrop(&call, name);
+	else if (queue->kind == MQ_KIND_STREAM)
+	{
+		/* streams (stream.c) */
+		MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
+		dropped = MqStreamDrop(&call, queue);
+	}
 	else
 	{
 		MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);

@@ -181,6 +181,13 @@ mq_metrics_row(ReturnSetInfo *rsinfo, MqCall *call, MqQueue *queue,
 		for (i = 1; i < ncols; i++)
 			nulls[i] = true;
 	}
+	else if (queue->kind == MQ_KIND_STREAM)
+	{
+		MqStreamMetrics(queue, now, values, nulls);		/* stream.c */
+		/* nothing of a stream retries */
+		values[7] = Int64GetDatum(0);
+		nulls[7] = false;
+	}
 	else
 	{
 		int64		c[7];
@@ -240,7 +247,7 @@ mq_metrics(PG_FUNCTION_ARGS)
 			queue = MqLookup(&call, name, false);
 	}
 	else
-		queue = MqBegin(&call, name, MQ_PRIV_READ, false);
+		queue = MqBegin(&call, name, MQ_PRIV_READ | MQ_ANY_KIND, false);
 	if (queue != NULL)
 		mq_metrics_row(rsinfo, &call, queue, now, false);
 	else

@@ -466,11 +466,15 @@ mq_worker_queue(MqWorkerQueue *wq, TimestampTz *next)
 
 	PG_TRY();
 	{
-		while (mq_worker_queue_batch(wq, next))
+		/* a stream's retention is by whole segments (stream.c) */
+		if (!MqStreamMaintain(wq->name, next))
 		{
-			CHECK_FOR_INTERRUPTS();
-			if (MqDatabaseWanted(MyDatabaseId))
-				mq_worker_leave();
+			while (mq_worker_queue_batch(wq, next))
+			{
+				CHECK_FOR_INTERRUPTS();
+				if (MqDatabaseWanted(MyDatabaseId))
+					mq_worker_leave();
+			}
 		}
 	}
 	PG_CATCH();

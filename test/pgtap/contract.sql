@@ -285,7 +285,8 @@ SELECT results_eq(
 			 ('backoff_base', 'interval'), ('backoff_max', 'interval'),
 			 ('unlogged', 'boolean'), ('notify', 'boolean'),
 			 ('created_at', 'timestamp with time zone'),
-			 ('dedup_window', 'interval'), ('paused', 'boolean'), ('rate_limit', 'integer')$$,
+			 ('kind', 'text'), ('dedup_window', 'interval'), ('paused', 'boolean'),
+			 ('rate_limit', 'integer'), ('partitions', 'integer')$$,
 	'mq_queues columns, in order, with their types');
 SELECT ok(has_table_privilege('public', 'mq_queues', 'SELECT'),
 	'everyone may read mq_queues');

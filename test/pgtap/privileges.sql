@@ -41,9 +41,10 @@ SELECT results_eq(
 	  ORDER BY 1$$,
 	$$VALUES ('mq.worker_notify()'),
 	         ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)'),
+	         ('mq_create_stream(text,integer,interval,boolean)'),
 	         ('mq_create_topic(text)'),
 	         ('mq_worker_start()')$$,
-	'mq_create, mq_create_topic, mq_worker_start and the internal mq.worker_notify are the only functions of mq that PUBLIC may not execute');
+	'mq_create, mq_create_stream, mq_create_topic, mq_worker_start and the internal mq.worker_notify are the only functions of mq that PUBLIC may not execute');
 
 SET ROLE tap_alice;
 SELECT throws_ok($$SELECT mq_create('tap_p')$$,

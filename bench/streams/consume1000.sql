@@ -1,0 +1,1 @@
+SELECT count(*) FROM mq_consume(:s, 'g', 1000);
