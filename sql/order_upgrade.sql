@@ -54,10 +54,10 @@ SELECT t, count(*) AS differences FROM (
     WHERE c.relnamespace = 'mq'::regnamespace AND c.relname LIKE '__up' AND a.attnum > 0)
 ) d GROUP BY t ORDER BY t;
 SELECT c.relname FROM pg_class c
- WHERE c.relnamespace = 'mq'::regnamespace AND c.relname ~ '^[a-z]_up(_|$)' ORDER BY 1;
+ WHERE c.relnamespace = 'mq'::regnamespace AND c.relname ~ '^[a-z]_up($|[$])' ORDER BY 1;
 SELECT count(*) AS members FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
  WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e'
-   AND c.relnamespace = 'mq'::regnamespace AND c.relname NOT IN ('queue', 'grant', 'schedule');
+   AND c.relnamespace = 'mq'::regnamespace AND c.relname NOT IN ('queue', 'grant', 'schedule', 'binding', 'segment');
 SELECT queue, dedup_window, paused, rate_limit FROM mq_queues ORDER BY queue;
 
 -- grants on replaced functions are kept

@@ -244,7 +244,15 @@ mq_metrics(PG_FUNCTION_ARGS)
 	{
 		queue = MqBegin(&call, NULL, 0, false);
 		if (name != NULL)
-			queue = MqLookup(&call, name, false);
+		{
+			queue = MqLookup(&call, name, true);
+			if (queue == NULL)
+			{
+				/* a topic of that name: 42809 (or 42501) */
+				MqTopicNotQueue(&call, name, MQ_PRIV_READ);
+				MqLookup(&call, name, false);	/* raises 42704 */
+			}
+		}
 	}
 	else
 		queue = MqBegin(&call, name, MQ_PRIV_READ | MQ_ANY_KIND, false);
