@@ -2,7 +2,7 @@
 -- defaults and its return type, the mq_message type, the mq_queues view,
 -- the internal schema and the mq.max_message_size and mq.max_wait settings.
 BEGIN;
-SELECT plan(127);
+SELECT plan(126);
 
 -- Defaults are compared in their text form, which depends on IntervalStyle.
 SET LOCAL IntervalStyle = 'postgres';
