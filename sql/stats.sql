@@ -195,3 +195,13 @@ RESET ROLE;
 SELECT mq_drop('st_a');
 DROP ROLE mq_st_nobody, mq_st_reader, mq_st_monitor;
 DROP FUNCTION st(text);
+
+-- a copy published into a queue counts as sent there, once committed
+SELECT mq_create('st_pub_q'), mq_create_topic('st_pub_t');
+SELECT mq_bind('st_pub_q', 'st_pub_t', 'a.#');
+BEGIN;
+SELECT mq_publish('st_pub_t', 'a.b', '{}');
+ROLLBACK;
+SELECT mq_publish('st_pub_t', 'a.b', '{}'), mq_publish('st_pub_t', 'z', '{}');
+SELECT sent FROM mq_stats WHERE queue = 'st_pub_q';
+SELECT mq_drop('st_pub_q'), mq_drop('st_pub_t');

@@ -864,6 +864,8 @@ mq_publish(PG_FUNCTION_ARGS)
 		MqExecute(queue, MQ_STMT_PUBLISH, values, nulls, 0);
 		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT |
 						 (queue->notify ? MQ_NOTIFY_ON_COMMIT : 0));
+		/* mq_stats: a copy published into the queue counts as sent */
+		MqStatsSent(queue, 1);
 		copies++;
 	}
 	MqEnd(&call);
