@@ -154,7 +154,9 @@ SELECT DISTINCT 'privilege ' || r.rolname || ' ' || p.proname || ' '
 		$sql .= "UNION ALL SELECT '$t ' || (SELECT jsonb_object_agg(e.key, e.value ORDER BY e.key)
 		           FROM jsonb_each(to_jsonb(x)) e WHERE e.key = ANY('{$keys}'))::text FROM mq.$t x\n";
 		(my $bare = $t) =~ s/"//g;
-		$sql .= "UNION ALL SELECT '$t seq ' || last_value FROM mq.\"${bare}_msg_id_seq\"\n"
+		# the sequence by its table: 0.2 renames it (q_<name>$msg_id_seq)
+		$sql .= "UNION ALL SELECT '$t seq ' || coalesce(pg_sequence_last_value("
+		  . "pg_get_serial_sequence('mq.$t', 'msg_id')::regclass)::text, 'unused')\n"
 		  if $bare =~ /^q_/;
 	}
 	return $node->safe_psql($db, "SELECT * FROM ($sql) s(line) ORDER BY 1");
