@@ -47,7 +47,7 @@ for (const mode of ['direct', 'pgbouncer']) {
       // priority order; the group's second message waits for its first
       assert.deepEqual(r.rows.map((x) => [BigInt(x.msg_id), x.body]),
         [[g1, 'g1'], [high, 'high'], [low, 'low'], [once, 'once']])
-      await admin.query('SELECT mq_ack($1, $2)', [q, g1.toString()])
+      await admin.query('SELECT mq_ack($1, $2::bigint)', [q, g1.toString()])
       const r2 = await admin.query('SELECT msg_id::text FROM mq_read($1, qty => 10)', [q])
       assert.deepEqual(r2.rows.map((x) => BigInt(x.msg_id)), [g2])
       await admin.query('SELECT mq_drop($1)', [q])
