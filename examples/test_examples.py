@@ -114,6 +114,38 @@ def test_rpc_py(fresh_database):
         server.kill()
 
 
+def test_topics_py(fresh_database):
+    env = fresh_database("ex_topics")
+    for _ in range(2):                  # it cleans up: a second run does the same
+        out = run([sys.executable, "examples/topics.py"], env).splitlines()
+        assert out[0] == " [x] Sent 'kern.critical':'A critical kernel error' to 3 queue(s)"
+        assert [line.rsplit(" ", 2)[1] for line in out[1:5]] == ["2", "2", "1", "1"]
+        assert out[5] == (" [kern_logs <- kern.*] kern.critical:'A critical kernel error',"
+                          " kern.info:'Kernel booted'")
+        assert out[6] == (" [critical_logs <- *.critical] kern.critical:'A critical kernel"
+                          " error', cron.critical:'Disk full'")
+        assert out[7].startswith(" [all_logs <- #] ") and out[7].count(":'") == 5
+        assert query(env, "SELECT count(*) FROM mq_queues") == [(0,)]
+        assert query(env, "SELECT count(*) FROM mq_bindings") == [(0,)]
+
+
+def test_kafka_py(fresh_database):
+    env = fresh_database("ex_kafka")
+    for _ in range(2):
+        out = run([sys.executable, "examples/kafka.py"], env)
+        for group in ("analytics", "billing"):
+            m = re.search(rf"^ \[{group}\] 12 records: partition 0: (\d+), partition 1: (\d+)$",
+                          out, re.M)
+            assert m and int(m[1]) + int(m[2]) == 12, out
+        # one partition per user, each user's views in order, in both groups
+        assert len(re.findall(r"^   \w+: 3 views, partition \[\d\], in order: True$", out,
+                              re.M)) == 8, out
+        assert " [analytics] caught up: nothing new: True" in out
+        assert " [analytics] replayed from the start: 12 records, the same: True" in out
+        assert " [x] lag per group: analytics 0, billing 0" in out
+        assert query(env, "SELECT count(*) FROM mq_queues") == [(0,)]
+
+
 def readme_blocks(lang):
     text = open(os.path.join(TOP, "README.md")).read()
     return re.findall(rf"^```{lang}\n(.*?)^```$", text, flags=re.S | re.M)

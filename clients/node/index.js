@@ -1,8 +1,9 @@
 'use strict'
 // mq-client: Node client of the mq PostgreSQL extension, on node-postgres.
 //
-// Producer calls (send, sendBatch, status, waitResult, request) take the
-// caller's pg Client, PoolClient or Pool and run in its transaction.  The
+// Producer calls (send, sendBatch, publish, status, waitResult, request) and
+// stream calls (append, appendBatch, consume, seek) take the caller's pg
+// Client, PoolClient or Pool and run in its transaction.  The
 // Worker runs a handler on the messages of a queue, `concurrency` at a time,
 // each slot with one connection of its own: waiting reads, lease extension
 // while the handler runs, ack with its result, nack with its error, and a
@@ -34,11 +35,79 @@ function secs (s) {
 }
 const INTERVAL = (n) => `($${n}::float8 * interval '1 second')`
 
-async function send (db, queue, body, { delay = 0, headers = null } = {}) {
+// groupId: the message's group (its messages are leased one at a time, in
+// order); priority: higher is read first; dedupKey: a send whose key an
+// earlier message holds enqueues nothing and returns that message's id.
+async function send (db, queue, body, { delay = 0, headers = null, groupId = null, priority = 0, dedupKey = null } = {}) {
   const r = await db.query(
-    `SELECT mq_send($1, $2::jsonb, delay => coalesce(${INTERVAL(3)}, '0'), headers => $4::jsonb)::text AS id`,
-    [queue, toJson(body), secs(delay), headers === null ? null : toJson(headers)])
+    `SELECT mq_send($1, $2::jsonb, delay => coalesce(${INTERVAL(3)}, '0'), headers => $4::jsonb,
+                    group_id => $5, priority => coalesce($6::int, 0), dedup_key => $7)::text AS id`,
+    [queue, toJson(body), secs(delay), headers === null ? null : toJson(headers),
+      groupId, priority, dedupKey])
   return BigInt(r.rows[0].id)
+}
+
+// mq_publish: a copy into every queue bound to the topic with a pattern
+// matching routingKey; returns how many copies were made (a number).
+async function publish (db, topic, routingKey, body, { delay = 0, headers = null } = {}) {
+  const r = await db.query(
+    `SELECT mq_publish($1, $2, $3::jsonb, delay => coalesce(${INTERVAL(4)}, '0'), headers => $5::jsonb) AS n`,
+    [topic, routingKey, toJson(body), secs(delay), headers === null ? null : toJson(headers)])
+  return r.rows[0].n
+}
+
+// mq_append: one record, to the partition of its key; returns its id.
+async function append (db, stream, body, { key = null, headers = null } = {}) {
+  const r = await db.query(
+    'SELECT mq_append($1, $2::jsonb, key => $3, headers => $4::jsonb)::text AS id',
+    [stream, toJson(body), key, headers === null ? null : toJson(headers)])
+  return BigInt(r.rows[0].id)
+}
+
+// mq_append_batch: one record per body, with the key of the same position
+// in keys (as many as bodies; null: no key); returns the ids in order.
+async function appendBatch (db, stream, bodies, { keys = null, headers = null } = {}) {
+  const list = Array.from(bodies, toJson)
+  const ks = keys === null ? null : Array.from(keys)
+  if (ks !== null && ks.length !== list.length) {
+    throw new RangeError(`${list.length} bodies but ${ks.length} keys`)
+  }
+  if (list.length === 0) return []
+  const r = await db.query(
+    `SELECT id::text FROM mq_append_batch($1, $2::jsonb[], keys => $3::text[],
+                                          headers => $4::jsonb) AS id`,
+    [stream, list, ks, headers === null ? null : toJson(headers)])
+  return r.rows.map((row) => BigInt(row.id))
+}
+
+// mq_consume: up to qty records of one partition after the group's position
+// there, in msgId order.  The position moves in the caller's transaction:
+// commit once the records are processed (rollback: the group gets them
+// again).  Outside a transaction it commits at once (at most once).
+async function consume (db, stream, group, { qty = 100, wait = 0 } = {}) {
+  const r = await db.query(
+    `SELECT msg_id::text, partition, key, appended_at, body::text, headers::text, topic, routing_key
+       FROM mq_consume($1, $2, qty => $3, wait => coalesce(${INTERVAL(4)}, '0'))`,
+    [stream, group, qty, secs(wait)])
+  return r.rows.map((x) => ({
+    msgId: BigInt(x.msg_id),
+    partition: x.partition,
+    key: x.key,
+    appendedAt: x.appended_at,
+    body: JSON.parse(x.body),
+    headers: x.headers === null ? null : JSON.parse(x.headers),
+    topic: x.topic,
+    routingKey: x.routing_key
+  }))
+}
+
+// mq_seek: move the group (created if need be) on every partition to the
+// records with msgId >= msgId, or to those appended at or after `at` (a
+// Date).  Exactly one of the two; { msgId: 0 } replays from the start.
+async function seek (db, stream, group, { msgId = null, at = null } = {}) {
+  if ((msgId === null) === (at === null)) throw new TypeError('seek needs exactly one of msgId and at')
+  await db.query('SELECT mq_seek($1, $2, msg_id => $3::bigint, at => $4::timestamptz)',
+    [stream, group, msgId === null ? null : idParam(msgId), at])
 }
 
 async function sendBatch (db, queue, bodies, { delay = 0, headers = null } = {}) {
@@ -362,4 +431,18 @@ class Worker extends EventEmitter {
   }
 }
 
-module.exports = { send, sendBatch, status, waitResult, request, RequestFailed, Worker, cancelQuery }
+module.exports = {
+  send,
+  sendBatch,
+  publish,
+  status,
+  waitResult,
+  request,
+  RequestFailed,
+  append,
+  appendBatch,
+  consume,
+  seek,
+  Worker,
+  cancelQuery
+}

@@ -32,11 +32,32 @@ def _execute(conn, sql: str, params):
 
 
 def send(conn, queue: str, body: Any, *, delay: Optional[Seconds] = None,
-         headers: Optional[dict] = None) -> int:
-    """Enqueue one message in the caller's transaction; return its msg_id."""
+         headers: Optional[dict] = None, group_id: Optional[str] = None,
+         priority: Optional[int] = None, dedup_key: Optional[str] = None) -> int:
+    """Enqueue one message in the caller's transaction; return its msg_id.
+
+    group_id: the message's group (one message of a group is leased at a
+    time, in order); priority: higher is read first; dedup_key: a send whose
+    key an earlier message holds enqueues nothing and returns that message's
+    msg_id."""
     cur = _execute(conn,
-                   "SELECT mq_send(%s, %s, delay => coalesce(%s, '0'::interval), headers => %s)",
+                   "SELECT mq_send(%s, %s, delay => coalesce(%s, '0'::interval), headers => %s,"
+                   " group_id => %s, priority => coalesce(%s, 0), dedup_key => %s)",
                    (queue, Jsonb(body), interval(delay),
+                    None if headers is None else Jsonb(headers),
+                    group_id, priority, dedup_key))
+    return cur.fetchone()[0]
+
+
+def publish(conn, topic: str, routing_key: str, body: Any, *,
+            delay: Optional[Seconds] = None, headers: Optional[dict] = None) -> int:
+    """mq_publish: a copy of the message into every queue bound to the topic
+    with a pattern matching routing_key, in the caller's transaction; return
+    how many copies were made (0 when no binding matches)."""
+    cur = _execute(conn,
+                   "SELECT mq_publish(%s, %s, %s, delay => coalesce(%s, '0'::interval),"
+                   " headers => %s)",
+                   (topic, routing_key, Jsonb(body), interval(delay),
                     None if headers is None else Jsonb(headers)))
     return cur.fetchone()[0]
 
