@@ -301,7 +301,7 @@ SELECT 'relation ' || c.oid::regclass || ' ' || c.relkind::text || ' ' || c.relp
                                                ORDER BY x.indexrelid::regclass::text)
                      FROM pg_index x WHERE x.indrelid = c.oid), '')
        || coalesce((SELECT E'\n' || string_agg('trigger ' || pg_get_triggerdef(tg.oid), E'\n' ORDER BY tg.tgname)
-                     FROM pg_trigger tg WHERE tg.tgrelid = c.oid), '')
+                     FROM pg_trigger tg WHERE tg.tgrelid = c.oid AND NOT tg.tgisinternal), '')
        || E'\ncomment ' || coalesce(obj_description(c.oid, 'pg_class'), '')
   FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
   LEFT JOIN init i ON i.classoid = 'pg_class'::regclass AND i.objoid = c.oid AND i.objsubid = 0
