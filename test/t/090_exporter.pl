@@ -62,7 +62,13 @@ for my $try (1 .. 3)
 			"--extend.query-path=$queries", '--log.level=warn'
 		],
 		'>', \$out, '2>', \$err,
-		init => sub { $ENV{DATA_SOURCE_NAME} = $dsn; });
+		init => sub {
+			# the exporter's libpq (Go's lib/pq) panics on some PG*
+			# variables, such as pg_virtualenv's PGSYSCONFDIR: the DSN says
+			# all it needs
+			delete $ENV{$_} for grep { /^PG/ } keys %ENV;
+			$ENV{DATA_SOURCE_NAME} = $dsn;
+		});
 
 	my $http = HTTP::Tiny->new(timeout => 10);
 	my $start = time;
