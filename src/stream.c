@@ -47,12 +47,14 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type_d.h"
 #include "commands/sequence.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
@@ -1148,6 +1150,24 @@ MqStreamDrop(MqCall *call, MqQueue *queue)
 {
 	Oid			argtype = TEXTOID;
 	Datum		arg = CStringGetTextDatum(queue->name);
+	Oid			records = get_relname_relid(psprintf("s_%s", queue->name), call->nspid);
+	Oid			groups = get_relname_relid(psprintf("g_%s", queue->name), call->nspid);
+
+	/*
+	 * Lock the stream's tables (the records' table, each of its segments,
+	 * the group positions) before any catalog row.  The worker's
+	 * maintenance locks a stream's tables and then updates its rows of
+	 * mq.segment; taking the rows first here would let each wait for the
+	 * other.  In this order a drop waits for the worker's transaction, or
+	 * the worker for the drop's.
+	 */
+	if (OidIsValid(records))
+	{
+		LockRelationOid(records, AccessExclusiveLock);
+		(void) find_all_inheritors(records, AccessExclusiveLock, NULL);
+	}
+	if (OidIsValid(groups))
+		LockRelationOid(groups, AccessExclusiveLock);
 
 	if (SPI_execute_with_args("DELETE FROM mq.queue"
 							  " WHERE queue_name OPERATOR(pg_catalog.=) $1",
