@@ -564,6 +564,12 @@ MqCheckExisting(MqCall *call, const char *name, char kind)
 {
 	MqQueue    *existing = MqLookup(call, name, true);
 
+	/* a topic of that name (topics have no tables to look up) */
+	if (existing == NULL && MqTopicLookup(call, name) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("name \"%s\" is already taken", name),
+				 errhint("Queues, streams and topics share one namespace.")));
 	/* gone again (a concurrent drop): "existed" is still a true answer */
 	if (existing == NULL)
 		return;

@@ -670,6 +670,12 @@ mq_target_begin(MqCall *call, const char *name)
 	if (queue != NULL)
 	{
 		MqCheckPrivilege(call, queue, MQ_PRIV_MANAGE);
+		if (queue->kind != MQ_KIND_QUEUE)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot bind stream \"%s\" to a topic", name),
+					 errdetail("Only queues can be bound to topics in this version."),
+					 errhint("Bind a queue, and append what its consumer reads to the stream.")));
 		return;
 	}
 	if (MqTopicLookup(call, name) == NULL)
@@ -849,7 +855,8 @@ mq_publish(PG_FUNCTION_ARGS)
 		MqQueue    *queue = MqLookup(&call, target, true);
 		Oid			relid;
 
-		if (queue == NULL)
+		/* only queues can be bound (mq_bind refuses streams) */
+		if (queue == NULL || queue->kind != MQ_KIND_QUEUE)
 			continue;
 		/* lock as the insert would, then see whether a drop came first */
 		relid = queue->relid;

@@ -1,0 +1,16 @@
+-- Queues, streams and topics share one namespace of names; a name taken by
+-- one kind is refused (42710) to the others, and only queues can be bound.
+\set VERBOSITY terse
+SELECT mq_create_topic('k_topic');
+SELECT mq_create_stream('k_topic');
+SELECT mq_create('k_topic');
+SELECT mq_create_stream('k_stream');
+SELECT mq_create_topic('k_stream');
+SELECT mq_create('k_stream');
+SELECT mq_create('k_queue');
+SELECT mq_create_stream('k_queue');
+SELECT mq_bind('k_stream', 'k_topic');
+SELECT mq_bind('k_queue', 'k_topic');
+SELECT mq_publish('k_topic', 'a.b', '{"n": 1}');
+SELECT body, topic, routing_key FROM mq_read('k_queue');
+SELECT mq_drop('k_queue'), mq_drop('k_stream'), mq_drop('k_topic');
