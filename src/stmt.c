@@ -197,6 +197,29 @@
 	", r AS (INSERT INTO %3$s (msg_id, attempt, enqueued_at, acked_at)" \
 	" SELECT msg_id, attempt, enqueued_at, $1 FROM m)"
 
+/*
+ * mq_metrics' statement; parked_cte, plus_ready, plus_delayed and from add
+ * the messages parked behind their group's head on 0.2's tables.
+ */
+#define METRICS_SQL(parked_cte, plus_ready, plus_delayed, from) \
+	"WITH f AS (SELECT" \
+	" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL" \
+	"  AND attempt" EQ "0) AS delayed," \
+	" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL" \
+	"  AND attempt" GT "0) AS retrying," \
+	" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NOT NULL) AS leased" \
+	" FROM %1$s WHERE visible_at" GT "$1)" parked_cte \
+	" SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM %1$s" \
+	"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v)" plus_ready "," \
+	" (SELECT pg_catalog.count(*) FROM %1$s" \
+	"  WHERE visible_at" LE "$1 AND attempt" GE "%4$s)," \
+	" f.delayed" plus_delayed ", f.retrying, f.leased," \
+	" (SELECT pg_catalog.count(*) FROM (SELECT FROM %2$s LIMIT $3) d)," \
+	" (SELECT pg_catalog.count(*) FROM (SELECT FROM %3$s LIMIT $3) a)," \
+	" $1 OPERATOR(pg_catalog.-) (SELECT enqueued_at FROM %1$s" \
+	"  WHERE visible_at" LE "$1 AND attempt" LT "$2 ORDER BY msg_id LIMIT 1)" \
+	" FROM f" from
+
 typedef struct MqStmtDef
 {
 	const char *sql;
@@ -357,23 +380,7 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	 * up to $3; the oldest ready message is found from the lowest msg_id up.
 	 */
 	[MQ_STMT_METRICS] = {
-		"WITH f AS (SELECT"
-		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL"
-		"  AND attempt" EQ "0) AS delayed,"
-		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL"
-		"  AND attempt" GT "0) AS retrying,"
-		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NOT NULL) AS leased"
-		" FROM %1$s WHERE visible_at" GT "$1)"
-		" SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM %1$s"
-		"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v),"
-		" (SELECT pg_catalog.count(*) FROM %1$s"
-		"  WHERE visible_at" LE "$1 AND attempt" GE "%4$s),"
-		" f.delayed, f.retrying, f.leased,"
-		" (SELECT pg_catalog.count(*) FROM (SELECT FROM %2$s LIMIT $3) d),"
-		" (SELECT pg_catalog.count(*) FROM (SELECT FROM %3$s LIMIT $3) a),"
-		" $1 OPERATOR(pg_catalog.-) (SELECT enqueued_at FROM %1$s"
-		"  WHERE visible_at" LE "$1 AND attempt" LT "$2 ORDER BY msg_id LIMIT 1)"
-		" FROM f",
+		METRICS_SQL("", "", "", ""),
 		3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 	},
 	[MQ_STMT_PURGE] = {
@@ -612,26 +619,9 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 	 * delayed before; they are counted exactly.
 	 */
 	[MQ_STMT_METRICS] = {
-		"WITH f AS (SELECT"
-		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL"
-		"  AND attempt" EQ "0) AS delayed,"
-		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL"
-		"  AND attempt" GT "0) AS retrying,"
-		" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NOT NULL) AS leased"
-		" FROM %1$s WHERE visible_at" GT "$1),"
-		" p AS (SELECT pg_catalog.count(*) FILTER (WHERE visible_at" LE "$1) AS r,"
-		" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1) AS d FROM %5$s)"
-		" SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM %1$s"
-		"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v)"
-		"  OPERATOR(pg_catalog.+) p.r,"
-		" (SELECT pg_catalog.count(*) FROM %1$s"
-		"  WHERE visible_at" LE "$1 AND attempt" GE "%4$s),"
-		" f.delayed OPERATOR(pg_catalog.+) p.d, f.retrying, f.leased,"
-		" (SELECT pg_catalog.count(*) FROM (SELECT FROM %2$s LIMIT $3) d),"
-		" (SELECT pg_catalog.count(*) FROM (SELECT FROM %3$s LIMIT $3) a),"
-		" $1 OPERATOR(pg_catalog.-) (SELECT enqueued_at FROM %1$s"
-		"  WHERE visible_at" LE "$1 AND attempt" LT "$2 ORDER BY msg_id LIMIT 1)"
-		" FROM f, p",
+		METRICS_SQL(", p AS (SELECT pg_catalog.count(*) FILTER (WHERE visible_at" LE "$1) AS r,"
+					" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1) AS d FROM %5$s)",
+					" OPERATOR(pg_catalog.+) p.r", " OPERATOR(pg_catalog.+) p.d", ", p"),
 		3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 	},
 	/* returns the live messages removed, parked ones included */
