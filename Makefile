@@ -54,7 +54,7 @@ $(MQ_INSTALL): mq.control scripts/install-script.sh $(filter-out $(MQ_INSTALL),$
 
 # every C file includes the shared header
 $(OBJS): src/mq.h
-src/stream.o src/stream_order.o: src/stream.h
+src/stream.o src/stream_order.o src/topic.o: src/stream.h
 # The benchmark: bench/run.sh (MODE=short, a few minutes, or MODE=full).
 .PHONY: bench
 bench:

@@ -105,15 +105,17 @@ typedef struct MqStreamStmtDef
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[6];
+	Oid			argtypes[8];
 } MqStreamStmtDef;
 
 #define RECORD_COLUMNS "msg_id, partition, key, appended_at, body, headers"
 
 static const MqStreamStmtDef stream_stmts[SS_NUM] = {
+	/* topic and routing_key: NULL for an append, set for a published copy */
 	[SS_APPEND] = {
-		"INSERT INTO %S (" RECORD_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6)",
-		6, {INT8OID, INT4OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, JSONBOID}
+		"INSERT INTO %S (" RECORD_COLUMNS ", topic, routing_key)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+		8, {INT8OID, INT4OID, TEXTOID, TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID}
 	},
 	[SS_APPEND_BATCH] = {
 		"INSERT INTO %S (" RECORD_COLUMNS ")"
@@ -697,27 +699,25 @@ mq_appended(MqQueue *stream)
 	MqWakeupRegister(stream, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT);
 }
 
-Datum
-mq_append(PG_FUNCTION_ARGS)
+/*
+ * Append one record to stream: what mq_append does once it has checked
+ * its arguments and the caller's privilege, and what mq_publish does for
+ * each bound stream (topic.c).  key, headers, topic and routing_key may be
+ * NULL ((Datum) 0 for the Datums).  Publishes the append's mark before
+ * taking the msg_id (stream_order.c), and wakes waiting consumes when the
+ * transaction ends.  Returns the msg_id.
+ */
+int64
+MqStreamAppend(MqQueue *stream, Oid nspid, text *key, Datum body, Datum headers,
+			   Datum topic, Datum routing_key)
 {
-	char	   *name = mq_arg_name(fcinfo, 0, "stream");
-	text	   *key = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
-	MqCall		call;
-	MqQueue    *stream;
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		parts[MQ_MAX_PARTITIONS] = {0};
 	int			partition;
 	int64		msg_id;
 
-	MqArgNotNull(fcinfo, 1, "body");
-	MqCheckBody(PG_GETARG_DATUM(1), "body");
-	if (key != NULL)
-		mq_check_key(key);
-	if (!PG_ARGISNULL(3))
-		MqCheckHeaders(PG_GETARG_DATUM(3));
-
-	stream = mq_stream_begin(&call, name, MQ_PRIV_SEND, HINT_SEND);
+	mq_stream_load(stream, nspid);
 	partition = mq_partition_of(stream, key);
 	parts[partition] = true;
 	MqStreamMarkBegin(stream, parts);
@@ -729,13 +729,40 @@ mq_append(PG_FUNCTION_ARGS)
 	values[2] = key == NULL ? (Datum) 0 : PointerGetDatum(key);
 	nulls[2] = key == NULL ? 'n' : ' ';
 	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	values[4] = PG_GETARG_DATUM(1);
-	values[5] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
-	nulls[5] = PG_ARGISNULL(3) ? 'n' : ' ';
+	values[4] = body;
+	values[5] = headers;
+	nulls[5] = headers == (Datum) 0 ? 'n' : ' ';
+	values[6] = topic;
+	nulls[6] = topic == (Datum) 0 ? 'n' : ' ';
+	values[7] = routing_key;
+	nulls[7] = routing_key == (Datum) 0 ? 'n' : ' ';
 	mq_stream_exec_plan(mq_stream_append_plan(stream, SS_APPEND,
 											  msg_id >> MQ_SEGMENT_BITS),
 						values, nulls, 0, false);
 	mq_appended(stream);
+	return msg_id;
+}
+
+Datum
+mq_append(PG_FUNCTION_ARGS)
+{
+	char	   *name = mq_arg_name(fcinfo, 0, "stream");
+	text	   *key = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
+	MqCall		call;
+	MqQueue    *stream;
+	int64		msg_id;
+
+	MqArgNotNull(fcinfo, 1, "body");
+	MqCheckBody(PG_GETARG_DATUM(1), "body");
+	if (key != NULL)
+		mq_check_key(key);
+	if (!PG_ARGISNULL(3))
+		MqCheckHeaders(PG_GETARG_DATUM(3));
+
+	stream = mq_stream_begin(&call, name, MQ_PRIV_SEND, HINT_SEND);
+	msg_id = MqStreamAppend(stream, call.nspid, key, PG_GETARG_DATUM(1),
+							PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3),
+							(Datum) 0, (Datum) 0);
 	MqEnd(&call);
 	PG_RETURN_INT64(msg_id);
 }
@@ -1197,6 +1224,12 @@ MqStreamDrop(MqCall *call, MqQueue *queue)
 							 mq_stream_table('g', queue->name)),
 					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not drop the tables of stream \"%s\"", queue->name);
+	/*
+	 * Its bindings went with the catalog row (the foreign key's cascade):
+	 * every backend forgets its routes, or a publish could route to a new
+	 * object that takes the name.
+	 */
+	MqTopicsChanged(call->nspid);
 	return true;
 }
 

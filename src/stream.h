@@ -16,6 +16,10 @@
 #define MQ_SEGMENT_BITS			32
 #define MQ_SEGMENT_START(k)		((int64) (k) << MQ_SEGMENT_BITS)
 
+/* stream.c */
+extern int64 MqStreamAppend(MqQueue *stream, Oid nspid, text *key, Datum body,
+							Datum headers, Datum topic, Datum routing_key);
+
 /* stream_order.c */
 extern void MqStreamMarkBegin(MqQueue *stream, const bool *parts);
 extern void MqStreamMarkFirst(MqQueue *stream, int64 msg_id);

@@ -7,12 +7,18 @@
  * A topic is a row of the catalog mq.queue with kind 'topic' (its queue
  * options NULL): it has an owner and grants (mq.grant) like a queue, and no
  * tables.  Bindings are rows of mq.binding (queue_name, topic_name,
- * pattern); both names reference mq.queue ON DELETE CASCADE, so dropping a
- * queue or a topic removes its bindings.  A publish inserts one copy into
- * each bound queue whose pattern matches the routing key, however many of
- * its patterns match, in the caller's transaction, with no privilege check
- * on the targets: the binder needed manage on the queue and read on the
- * topic, so both owners consented to the path.
+ * pattern), where queue_name names a queue or a stream (the targets); both
+ * names reference mq.queue ON DELETE CASCADE, so dropping a queue, stream
+ * or topic removes its bindings.  A publish puts one copy into each bound
+ * target whose pattern matches the routing key, however many of its
+ * patterns match, in the caller's transaction, with no privilege check on
+ * the targets: the binder needed manage on the target and read on the
+ * topic, so both owners consented to the path.  A queue's copy is inserted
+ * with the publish's delay; a stream's is appended at once, through
+ * MqStreamAppend (stream.c), the path of mq_append itself, so that the
+ * order of records (stream_order.c), the wake-ups of waiting consumes and
+ * the count of appends hold for published copies as for appends.  A copy
+ * has a NULL key and goes to a partition as a keyless append does.
  *
  * Routing.  Each backend caches, per topic, its owner, grants and a trie of
  * its patterns over words: a node's children are the words that may follow
@@ -26,8 +32,8 @@
  * marked per publish, so each gets one copy.
  *
  * Invalidation.  Every change of a topic or its bindings (create, drop,
- * grant, revoke, bind, unbind, and the drop of a queue, which may have
- * taken bindings with it) sends a relcache invalidation for mq.binding;
+ * grant, revoke, bind, unbind, and the drop of a queue or stream, which may
+ * have taken bindings with it) sends a relcache invalidation for mq.binding;
  * a callback bumps a generation counter, and a cached topic is valid only
  * while it was loaded at the current generation.  The counter is read
  * before loading, so an invalidation that arrives during a load leaves the
@@ -45,13 +51,17 @@
  * of either side waits for it and then removes it, or the bind fails the
  * foreign key if the drop committed first; no binding outlives its queue
  * or topic.  Before inserting a copy, a publish locks the queue's live
- * table (RowExclusiveLock, as the insert would) and checks that it still
- * exists: a queue dropped meanwhile is skipped, never an error, because a
- * publisher must not fail because of a binding.  Two publishes take their
- * targets' locks in the same order (by name), and RowExclusiveLock does not
- * conflict with itself.  Binds of one triple serialise on the primary key
- * of mq.binding (the second returns false).  See
- * test/isolation/specs/topic-bind-race.spec.
+ * table, or the stream's table of records (RowExclusiveLock, as the insert
+ * would), and checks that it still exists: a target dropped meanwhile is
+ * skipped, never an error, because a publisher must not fail because of a
+ * binding.  mq_drop of a stream locks its table of records before its
+ * segments, as a publish (and an append) does before the segment it
+ * writes; so either the drop waits for the publish's transaction or the
+ * publish for the drop's, and then skips the stream.  Two publishes take
+ * their targets' locks in the same order (by name), and RowExclusiveLock
+ * does not conflict with itself.  Binds of one triple serialise on the
+ * primary key of mq.binding (the second returns false).  See
+ * test/isolation/specs/topic-bind-race.spec and topic-stream-race.spec.
  *
  *-------------------------------------------------------------------------
  */
@@ -72,6 +82,7 @@
 #include "utils/timestamp.h"
 
 #include "mq.h"
+#include "stream.h"
 
 PG_FUNCTION_INFO_V1(mq_create_topic);
 PG_FUNCTION_INFO_V1(mq_bind);
@@ -120,7 +131,7 @@ struct MqTopic
 	MqTrieNode *nodes;			/* nodes[0] is the root */
 	HTAB	   *edges;
 	int32		ntargets;
-	char	  **targets;		/* bound queues, by name */
+	char	  **targets;		/* bound queues and streams, by name */
 	uint64	   *seen;			/* per target: the walk that last hit it */
 };
 
@@ -581,6 +592,13 @@ mq_topic_begin(MqCall *call, const char *name, MqPrivilege priv)
 				 errhint("Create it with mq_create_topic().")));
 	if (!MqHasPrivilege(call, queue, priv))
 		MqPrivilegeDenied("topic", name, priv);
+	if (queue->kind == MQ_KIND_STREAM)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a stream, not a topic", name),
+				 priv == MQ_PRIV_SEND ?
+				 errhint("Append to a stream with mq_append().") :
+				 errhint("Streams are bound to topics, made with mq_create_topic().")));
 	ereport(ERROR,
 			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 			 errmsg("\"%s\" is a queue, not a topic", name),
@@ -659,8 +677,8 @@ mq_create_topic(PG_FUNCTION_ARGS)
 }
 
 /*
- * The queue argument of mq_bind: 42704 if there is nothing of that name,
- * 42501 without manage on it, 42809 if it is a topic.
+ * The queue argument of mq_bind, a queue or a stream: 42704 if there is
+ * nothing of that name, 42501 without manage on it, 42809 if it is a topic.
  */
 static void
 mq_target_begin(MqCall *call, const char *name)
@@ -670,12 +688,6 @@ mq_target_begin(MqCall *call, const char *name)
 	if (queue != NULL)
 	{
 		MqCheckPrivilege(call, queue, MQ_PRIV_MANAGE);
-		if (queue->kind != MQ_KIND_QUEUE)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot bind stream \"%s\" to a topic", name),
-					 errdetail("Only queues can be bound to topics in this version."),
-					 errhint("Bind a queue, and append what its consumer reads to the stream.")));
 		return;
 	}
 	if (MqTopicLookup(call, name) == NULL)
@@ -684,13 +696,14 @@ mq_target_begin(MqCall *call, const char *name)
 		MqPrivilegeDenied("queue", name, MQ_PRIV_MANAGE);
 	ereport(ERROR,
 			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-			 errmsg("\"%s\" is a topic, not a queue", name),
-			 errhint("Bind a queue to a topic: mq_bind(queue, topic, pattern).")));
+			 errmsg("\"%s\" is a topic, not a queue or stream", name),
+			 errhint("Bind a queue or a stream to a topic: mq_bind(queue, topic, pattern).")));
 }
 
 /*
- * Bind a queue to a topic with a pattern; false if that binding exists.
- * Needs manage on the queue and read on the topic.
+ * Bind a queue or a stream to a topic with a pattern; false if that
+ * binding exists.  Needs manage on the queue or stream and read on the
+ * topic.
  */
 Datum
 mq_bind(PG_FUNCTION_ARGS)
@@ -724,8 +737,8 @@ mq_bind(PG_FUNCTION_ARGS)
 }
 
 /*
- * Remove a binding; false if there was none.  Needs manage on the queue or
- * on the topic.
+ * Remove a binding; false if there was none.  Needs manage on the queue (or
+ * stream) or on the topic.
  */
 Datum
 mq_unbind(PG_FUNCTION_ARGS)
@@ -759,19 +772,21 @@ mq_unbind(PG_FUNCTION_ARGS)
 		  MqHasPrivilege(&call, MqLookup(&call, topic_name, false), MQ_PRIV_MANAGE)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to unbind queue \"%s\" from topic \"%s\"",
+				 errmsg("permission denied to unbind \"%s\" from topic \"%s\"",
 						queue_name, topic_name),
-				 errdetail("The manage privilege on the queue or on the topic is required.")));
+				 errdetail("The manage privilege on the queue or stream, or on the topic, is required.")));
 	if (queue == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is a topic, not a queue", queue_name),
-				 errhint("Unbind a queue from a topic: mq_unbind(queue, topic, pattern).")));
+				 errmsg("\"%s\" is a topic, not a queue or stream", queue_name),
+				 errhint("Unbind a queue or a stream from a topic: mq_unbind(queue, topic, pattern).")));
 	if (topic == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is a queue, not a topic", topic_name),
-				 errhint("Unbind a queue from a topic: mq_unbind(queue, topic, pattern).")));
+				 errmsg("\"%s\" is a %s, not a topic", topic_name,
+						MqLookup(&call, topic_name, false)->kind == MQ_KIND_STREAM ?
+						"stream" : "queue"),
+				 errhint("Unbind a queue or a stream from a topic: mq_unbind(queue, topic, pattern).")));
 
 	values[0] = CStringGetTextDatum(queue_name);
 	values[1] = CStringGetTextDatum(topic_name);
@@ -790,8 +805,8 @@ mq_unbind(PG_FUNCTION_ARGS)
 }
 
 /*
- * Publish a message to a topic: one copy into every bound queue with a
- * pattern that matches the routing key, in the caller's transaction.
+ * Publish a message to a topic: one copy into every bound queue or stream
+ * with a pattern that matches the routing key, in the caller's transaction.
  * Returns the number of copies.  Needs send on the topic.
  */
 Datum
@@ -835,7 +850,7 @@ mq_publish(PG_FUNCTION_ARGS)
 	walk.nhits = 0;
 	mq_walk_node(&walk, 0, 0);
 
-	/* copies go in the order of the queues' names, as do their locks */
+	/* copies go in the order of the targets' names, as do their locks */
 	if (walk.nhits > 1)
 	{
 		int32	   *sorted = palloc0(sizeof(int32) * topic->ntargets);
@@ -855,15 +870,29 @@ mq_publish(PG_FUNCTION_ARGS)
 		MqQueue    *queue = MqLookup(&call, target, true);
 		Oid			relid;
 
-		/* only queues can be bound (mq_bind refuses streams) */
-		if (queue == NULL || queue->kind != MQ_KIND_QUEUE)
+		if (queue == NULL)
 			continue;
-		/* lock as the insert would, then see whether a drop came first */
+		/*
+		 * Lock as the insert would (a queue's live table, a stream's table
+		 * of records), then see whether a drop came first.
+		 */
 		relid = queue->relid;
 		LockRelationOid(relid, RowExclusiveLock);
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		{
 			UnlockRelationOid(relid, RowExclusiveLock);
+			continue;
+		}
+		if (queue->kind == MQ_KIND_STREAM)
+		{
+			/*
+			 * Through mq_append's own path (ordering marks, wake-ups), at
+			 * once (a delay is for queue copies), with a NULL key: the copy
+			 * goes to a partition as an append without a key does.
+			 */
+			(void) MqStreamAppend(queue, call.nspid, NULL, values[1], values[2],
+								  values[4], values[5]);
+			copies++;
 			continue;
 		}
 		if (!queue->has_topic)
