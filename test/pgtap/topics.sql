@@ -1,11 +1,11 @@
 -- Topics and privileges (SPEC §12.2): both sides consent to every path a
 -- message takes.  mq_publish needs send on the topic; mq_bind needs manage
--- on the queue and read on the topic; mq_unbind needs manage on either
+-- on the queue or stream and read on the topic; mq_unbind needs manage on either
 -- side; manage on a topic allows dropping it and granting on it.  A publish
--- delivers to every bound queue without a check on the queue.  Creating
+-- delivers to every bound queue or stream without a check on it.  Creating
 -- topics takes EXECUTE on mq_create_topic.
 BEGIN;
-SELECT plan(103);
+SELECT plan(134);
 
 CREATE ROLE tap_alice;		-- owns topic tap_orders and queue tap_alice_q
 CREATE ROLE tap_bob;		-- owns queue tap_bob_q
@@ -304,7 +304,7 @@ SELECT is(mq_revoke('tap_orders', 'tap_carol', 'manage'), true, 'alice revokes c
 RESET ROLE;
 SET ROLE tap_carol;
 SELECT is(pg_temp.denied_detail($$SELECT mq_unbind('tap_bob_q', 'tap_orders', 'eu.#')$$),
-	'The manage privilege on the queue or on the topic is required.',
+	'The manage privilege on the queue or stream, or on the topic, is required.',
 	'read on the topic does not allow unbinding');
 RESET ROLE;
 SET ROLE tap_bob;
@@ -338,6 +338,204 @@ SELECT is(mq_publish('tap_orders', 'eu.x', '{}'), 0, 'alice''s publish goes on, 
 RESET ROLE;
 SELECT is_empty($$SELECT * FROM mq_bindings WHERE queue = 'tap_bob_q'$$,
 	'the dropped queue''s binding is gone');
+
+--
+-- Streams as targets: the same rules.  mq_bind needs manage on the stream
+-- and read on the topic; mq_unbind manage on either side; a publish
+-- appends to every bound stream without a check on the stream.  Every
+-- combination of a role's privileges on a stream (bob's) and on the topic
+-- (alice's), for bind and for unbind.
+--
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION mq_create_stream TO tap_bob, tap_mallory, tap_alice;
+CREATE ROLE tap_erin;		-- given each combination of privileges
+SET ROLE tap_bob;
+SELECT is(mq_create_stream('tap_bob_s'), true, 'bob creates stream tap_bob_s');
+RESET ROLE;
+
+-- Try q as role r: 'ok', or the SQLSTATE and message of its error.
+CREATE FUNCTION pg_temp.try_as(r text, q text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+	st text;
+	msg text;
+BEGIN
+	PERFORM set_config('role', r, true);
+	BEGIN
+		EXECUTE q;
+		st := 'ok';
+	EXCEPTION WHEN OTHERS THEN
+		GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+		st := st || ' ' || msg;
+	END;
+	PERFORM set_config('role', 'none', true);
+	RETURN st;
+END
+$f$;
+
+-- For each privilege (or none) erin holds on the stream and on the topic:
+-- what op (bind or unbind of tap_bob_s and tap_orders, pattern 'm.#') does.
+-- The binding exists before each unbind and not before each bind.
+CREATE FUNCTION pg_temp.stream_matrix(op text)
+RETURNS TABLE(on_stream text, on_topic text, result text) LANGUAGE plpgsql AS $f$
+DECLARE
+	sp text;
+	tp text;
+BEGIN
+	FOREACH sp IN ARRAY ARRAY['none', 'send', 'read', 'manage'] LOOP
+		FOREACH tp IN ARRAY ARRAY['none', 'send', 'read', 'manage'] LOOP
+			PERFORM mq_revoke('tap_bob_s', 'tap_erin', p), mq_revoke('tap_orders', 'tap_erin', p)
+			   FROM unnest(ARRAY['send', 'read', 'manage']) p;
+			IF sp <> 'none' THEN PERFORM mq_grant('tap_bob_s', 'tap_erin', sp); END IF;
+			IF tp <> 'none' THEN PERFORM mq_grant('tap_orders', 'tap_erin', tp); END IF;
+			PERFORM mq_unbind('tap_bob_s', 'tap_orders', 'm.#');
+			IF op = 'unbind' THEN PERFORM mq_bind('tap_bob_s', 'tap_orders', 'm.#'); END IF;
+			on_stream := sp;
+			on_topic := tp;
+			result := pg_temp.try_as('tap_erin',
+				format('SELECT mq_%s(%L, %L, %L)', op, 'tap_bob_s', 'tap_orders', 'm.#'));
+			IF result = 'ok' AND (SELECT count(*) FROM mq_bindings WHERE queue = 'tap_bob_s')
+								 <> (op = 'bind')::integer THEN
+				result := 'ok, but the binding was not ' || op || 'ed';
+			END IF;
+			RETURN NEXT;
+		END LOOP;
+	END LOOP;
+	PERFORM mq_revoke('tap_bob_s', 'tap_erin', p), mq_revoke('tap_orders', 'tap_erin', p)
+	   FROM unnest(ARRAY['send', 'read', 'manage']) p;
+	PERFORM mq_unbind('tap_bob_s', 'tap_orders', 'm.#');
+END
+$f$;
+
+SELECT results_eq($$SELECT * FROM pg_temp.stream_matrix('bind')$$,
+	$$VALUES ('none', 'none', '42501 permission denied for queue "tap_bob_s"'),
+			 ('none', 'send', '42501 permission denied for queue "tap_bob_s"'),
+			 ('none', 'read', '42501 permission denied for queue "tap_bob_s"'),
+			 ('none', 'manage', '42501 permission denied for queue "tap_bob_s"'),
+			 ('send', 'none', '42501 permission denied for queue "tap_bob_s"'),
+			 ('send', 'send', '42501 permission denied for queue "tap_bob_s"'),
+			 ('send', 'read', '42501 permission denied for queue "tap_bob_s"'),
+			 ('send', 'manage', '42501 permission denied for queue "tap_bob_s"'),
+			 ('read', 'none', '42501 permission denied for queue "tap_bob_s"'),
+			 ('read', 'send', '42501 permission denied for queue "tap_bob_s"'),
+			 ('read', 'read', '42501 permission denied for queue "tap_bob_s"'),
+			 ('read', 'manage', '42501 permission denied for queue "tap_bob_s"'),
+			 ('manage', 'none', '42501 permission denied for topic "tap_orders"'),
+			 ('manage', 'send', '42501 permission denied for topic "tap_orders"'),
+			 ('manage', 'read', 'ok'),
+			 ('manage', 'manage', '42501 permission denied for topic "tap_orders"')$$,
+	'binding a stream: only manage on the stream together with read on the topic');
+SELECT results_eq($$SELECT * FROM pg_temp.stream_matrix('unbind')$$,
+	$$VALUES ('none', 'none', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('none', 'send', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('none', 'read', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('none', 'manage', 'ok'),
+			 ('send', 'none', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('send', 'send', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('send', 'read', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('send', 'manage', 'ok'),
+			 ('read', 'none', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('read', 'send', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('read', 'read', '42501 permission denied to unbind "tap_bob_s" from topic "tap_orders"'),
+			 ('read', 'manage', 'ok'),
+			 ('manage', 'none', 'ok'),
+			 ('manage', 'send', 'ok'),
+			 ('manage', 'read', 'ok'),
+			 ('manage', 'manage', 'ok')$$,
+	'unbinding a stream: manage on the stream or on the topic');
+SELECT is(pg_temp.try_as('tap_erin', $$SELECT mq_bind('tap_bob_s', 'tap_orders')$$),
+	'42501 permission denied for queue "tap_bob_s"', 'erin, with nothing, cannot bind the stream');
+SELECT is_empty($$SELECT * FROM mq.grant WHERE grantee = 'tap_erin'::regrole$$,
+	'erin holds nothing after the matrices');
+
+-- bob (read on the topic, owner of the stream) binds it
+SET ROLE tap_bob;
+SELECT is(mq_bind('tap_bob_s', 'tap_orders', 'eu.#'), true, 'bob binds his stream with read on the topic');
+SELECT results_eq($$SELECT queue COLLATE "default", topic COLLATE "default", pattern COLLATE "default" FROM mq_bindings WHERE queue = 'tap_bob_s'$$,
+	$$VALUES ('tap_bob_s', 'tap_orders', 'eu.#')$$, 'bob sees the binding of his stream');
+RESET ROLE;
+SET ROLE tap_dave;
+SELECT is_empty($$SELECT * FROM mq_bindings WHERE queue = 'tap_bob_s'$$,
+	'dave, with no privilege on either side, does not see it');
+RESET ROLE;
+
+-- the harvesting attack with a stream: mallory's own stream, bound "#" to
+-- alice's topic, is refused without read on the topic
+SET ROLE tap_mallory;
+SELECT is(mq_create_stream('tap_loot_s'), true, 'mallory creates stream tap_loot_s');
+SELECT throws_ok($$SELECT mq_bind('tap_loot_s', 'tap_orders', '#')$$,
+	'42501', 'permission denied for topic "tap_orders"',
+	'harvest: mallory cannot bind her own stream to alice''s topic');
+SELECT is(mq_grant('tap_loot_s', 'tap_alice', 'send'), true,
+	'harvest: mallory grants alice send on her stream');
+SELECT is(mq_grant('tap_loot_s', 'tap_alice', 'manage'), true,
+	'harvest: and manage');
+SELECT throws_ok($$SELECT mq_bind('tap_loot_s', 'tap_orders', '#')$$,
+	'42501', 'permission denied for topic "tap_orders"',
+	'harvest: which changes nothing');
+SELECT throws_ok($$SELECT mq_bind('tap_bob_s', 'tap_orders', '#')$$,
+	'42501', 'permission denied for queue "tap_bob_s"',
+	'harvest: nor may she bind bob''s stream');
+RESET ROLE;
+SET ROLE tap_bob;
+SELECT is(mq_grant('tap_bob_s', 'tap_mallory', 'manage'), true,
+	'bob grants mallory manage on his stream');
+RESET ROLE;
+SET ROLE tap_mallory;
+SELECT throws_ok($$SELECT mq_bind('tap_bob_s', 'tap_orders', '#')$$,
+	'42501', 'permission denied for topic "tap_orders"',
+	'harvest: manage on the stream without read on the topic is refused');
+SELECT is_empty($$SELECT * FROM mq_bindings WHERE queue <> 'tap_bob_s'$$,
+	'harvest: mallory sees no binding of hers');
+RESET ROLE;
+SELECT results_eq($$SELECT queue COLLATE "default", pattern COLLATE "default" FROM mq_bindings WHERE topic = 'tap_orders' ORDER BY 1, 2$$,
+	$$VALUES ('tap_bob_s', 'eu.#')$$, 'harvest: no stream binding was made');
+
+-- a publish appends to the bound stream without a check on it
+SET ROLE tap_alice;
+SELECT is(mq_grant('tap_orders', 'tap_carol', 'send'), true, 'alice grants carol send on the topic');
+RESET ROLE;
+SET ROLE tap_carol;
+SELECT is(mq_publish('tap_orders', 'eu.order.created', '{"from": "carol"}'), 1,
+	'carol publishes: one copy, into bob''s stream');
+SELECT throws_ok($$SELECT mq_append('tap_bob_s', '{}')$$, '42501', NULL,
+	'though carol may not append to bob''s stream herself');
+RESET ROLE;
+SET ROLE tap_bob;
+SELECT results_eq($$SELECT body, key COLLATE "default", topic COLLATE "default", routing_key COLLATE "default" FROM mq_consume('tap_bob_s', 'g')$$,
+	$$VALUES ('{"from": "carol"}'::jsonb, NULL, 'tap_orders', 'eu.order.created')$$,
+	'bob consumes the copy, with its topic and routing key');
+RESET ROLE;
+
+-- kinds: a stream is no topic (42809 with a privilege on it, 42501 without)
+SET ROLE tap_dave;
+SELECT throws_ok($$SELECT mq_publish('tap_bob_s', 'a', '{}')$$,
+	'42501', 'permission denied for topic "tap_bob_s"', 'dave: mq_publish to a stream is 42501');
+SELECT throws_ok($$SELECT mq_bind('tap_bob_s', 'tap_bob_s')$$,
+	'42501', 'permission denied for queue "tap_bob_s"', 'dave: binding a stream to itself is 42501');
+RESET ROLE;
+SET ROLE tap_bob;
+SELECT throws_ok($$SELECT mq_publish('tap_bob_s', 'a', '{}')$$, '42809', NULL,
+	'bob: mq_publish to his stream is 42809');
+SELECT throws_ok($$SELECT mq_bind('tap_bob_s', 'tap_bob_s')$$, '42809', NULL,
+	'bob: binding to a stream is 42809');
+RESET ROLE;
+
+-- mq_drop of a bound stream: its bindings go, publishes go on
+SET ROLE tap_bob;
+SELECT is(mq_drop('tap_bob_s'), true, 'bob drops his stream');
+RESET ROLE;
+SELECT is_empty($$SELECT * FROM mq_bindings WHERE queue = 'tap_bob_s'$$,
+	'the dropped stream''s binding is gone');
+SET ROLE tap_carol;
+SELECT is(mq_publish('tap_orders', 'eu.order.created', '{}'), 0,
+	'carol''s publish goes on, with no copy');
+RESET ROLE;
+SET ROLE tap_alice;
+SELECT is(mq_revoke('tap_orders', 'tap_carol', 'send'), true, 'alice revokes carol''s send again');
+RESET ROLE;
+SET ROLE tap_mallory;
+SELECT is(mq_drop('tap_loot_s'), true, 'mallory drops her stream');
+RESET ROLE;
 
 --
 -- mq_drop of a topic: manage
