@@ -6,8 +6,9 @@
 # options, owners, grants, the EXECUTE grant on mq_create, every row of every
 # queue table with its attempt, lease, visibility, last error, reason and
 # result, and each queue's msg_id sequence position, and a topic with its
-# grants and bindings.  The restored queues must work: leases still held,
-# grants still in force, publishes routed by the restored bindings.
+# grants and bindings, to queues and to a stream.  The restored queues must
+# work: leases still held, grants still in force, publishes routed by the
+# restored bindings (into the stream too).
 #
 # Then DROP EXTENSION: it fails while queues exist; CASCADE removes them
 # all; after mq_drop of every queue a plain DROP EXTENSION works.
@@ -57,6 +58,7 @@ $node->safe_psql(
 		mq_create
 		TO alice;
 	GRANT EXECUTE ON FUNCTION mq_create_topic TO alice;
+	GRANT EXECUTE ON FUNCTION mq_create_stream TO alice;
 });
 
 # alice's queues, one message per state.  Each message is sent and dealt
@@ -75,6 +77,8 @@ as('alice', 'src', q{
 	SELECT mq_grant('events', 'carol', 'send');
 	SELECT mq_bind('billing-events', 'events', 'billing.#');
 	SELECT mq_bind('scratch', 'events', '#');
+	SELECT mq_create_stream('audit-log', partitions => 2);
+	SELECT mq_bind('audit-log', 'events', '*.paid');
 });
 
 sub enqueue
@@ -135,7 +139,7 @@ is( $node->safe_psql(
 		'src',
 		q{SELECT queue, ready, delayed, retrying, in_flight, dead, retained
 			FROM mq_metrics() ORDER BY queue}),
-	"billing-events|1|0|0|0|0|0\norders|2|1|1|1|1|2\nscratch|1|0|0|0|0|0",
+	"audit-log|0|0|0|0|0|0\nbilling-events|1|0|0|0|0|0\norders|2|1|1|1|1|2\nscratch|1|0|0|0|0|0",
 	'the source holds messages in every state');
 
 # Everything that must survive, as text.
@@ -236,15 +240,19 @@ is( as('alice', 'dst',
 		q{SELECT mq_create('fresh')}),
 	't', 'alice may still create queues');
 like($before, qr/billing-events\|events\|billing\.#/, 'the snapshot holds the bindings');
+like($before, qr/audit-log\|events\|\*\.paid/, 'and the binding of the stream');
 is(as('carol', 'dst', q{SELECT mq_publish('events', 'billing.paid', '{}')}),
-	'2', 'carol (granted send on the topic) publishes through the restored bindings');
+	'3', 'carol (granted send on the topic) publishes through the restored bindings');
+is( as('alice', 'dst',
+		q{SELECT topic || ' ' || routing_key FROM mq_consume('audit-log', 'g')}),
+	'events billing.paid', 'the restored stream got its copy, with topic and routing key');
 
 # DROP EXTENSION
 my $err = fails('postgres', 'dst', 'DROP EXTENSION mq');
 like($err, qr/2BP01.*cannot drop extension mq because other objects depend on it/s,
 	'DROP EXTENSION fails while queues exist');
 is($node->safe_psql('dst', 'SELECT count(*) FROM mq_queues'),
-	'5', 'and changes nothing');
+	'6', 'and changes nothing');
 
 $node->safe_psql('src', 'DROP EXTENSION mq CASCADE');
 is( $node->safe_psql(
