@@ -173,7 +173,10 @@ def test_readme_sql():
         # the topics example: one publish, a copy per matching binding
         assert query(shop, "SELECT queue, ready, in_flight FROM mq_metrics()"
                      " WHERE queue IN ('billing', 'shipping', 'audit') ORDER BY queue") == [
-            ("audit", 3, 0), ("billing", 2, 0), ("shipping", 0, 2)]
+            ("audit", 4, 0), ("billing", 2, 0), ("shipping", 0, 2)]
+        # ... and a stream bound to the topic got its record, consumed
+        assert query(shop, "SELECT group_name, lag FROM mq_groups('order-log')") == [
+            ("analytics", 0)]
     finally:
         run(["psql", "-X", *cleanup], env)
 
