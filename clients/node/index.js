@@ -47,7 +47,7 @@ async function send (db, queue, body, { delay = 0, headers = null, groupId = nul
   return BigInt(r.rows[0].id)
 }
 
-// mq_publish: a copy into every queue bound to the topic with a pattern
+// mq_publish: a copy into every queue or stream bound to the topic with a pattern
 // matching routingKey; returns how many copies were made (a number).
 async function publish (db, topic, routingKey, body, { delay = 0, headers = null } = {}) {
   const r = await db.query(

@@ -51,8 +51,9 @@ def send(conn, queue: str, body: Any, *, delay: Optional[Seconds] = None,
 
 def publish(conn, topic: str, routing_key: str, body: Any, *,
             delay: Optional[Seconds] = None, headers: Optional[dict] = None) -> int:
-    """mq_publish: a copy of the message into every queue bound to the topic
-    with a pattern matching routing_key, in the caller's transaction; return
+    """mq_publish: a copy of the message into every queue or stream bound to
+    the topic with a pattern matching routing_key, in the caller's
+    transaction (delay applies to queue copies); return
     how many copies were made (0 when no binding matches)."""
     cur = _execute(conn,
                    "SELECT mq_publish(%s, %s, %s, delay => coalesce(%s, '0'::interval),"
