@@ -43,6 +43,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/htup_details.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -743,14 +744,28 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 /*
  * Add the rows of the last statement to the result set of a set-returning
  * function (set up by InitMaterializedSRF): the statements are written to
- * return rows shaped like the function's result.
+ * return rows shaped like the function's result, but for the columns that
+ * reads and pops add at the end for stats.c, which are left out.
  */
 void
 MqReturnRows(FunctionCallInfo fcinfo)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TupleDesc	desc = SPI_tuptable->tupdesc;
 	uint64		row;
 
+	if (desc->natts > rsinfo->setDesc->natts)
+	{
+		Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+		bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+
+		for (row = 0; row < SPI_processed; row++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[row], desc, values, nulls);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		return;
+	}
 	for (row = 0; row < SPI_processed; row++)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
 }
@@ -1116,12 +1131,18 @@ mq_drop(PG_FUNCTION_ARGS)
 	MqBegin(&call, NULL, 0, true);
 	queue = MqLookup(&call, name, true);
 	if (queue == NULL)
+	{
 		dropped = MqTopicDrop(&call, name);
+		if (dropped)
+			MqStatsTopicDropped(name);
+	}
 	else if (queue->kind == MQ_KIND_STREAM)
 	{
 		/* streams (stream.c) */
 		MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
 		dropped = MqStreamDrop(&call, queue);
+		if (dropped)
+			MqStatsDropped(queue);
 	}
 	else
 	{

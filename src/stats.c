@@ -1,15 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * stats.c
- *	  Statistics of queues in shared memory (the view mq_stats,
- *	  mq_stats_reset) and the sessions consuming each queue (mq_consumers).
+ *	  Statistics of queues, streams and topics in shared memory (the view
+ *	  mq_stats, mq_stats_reset) and the sessions consuming each queue
+ *	  (mq_consumers).
  *
  * What is counted.  Every function that changes a queue records what it
- * did in a backend-local list of pending deltas, one record per queue and
+ * did in a backend-local list of pending deltas, one record per object and
  * subtransaction nesting level: messages sent, delivered, acked, nacked,
  * dead-lettered and found expired, and for the latency histograms the
- * enqueued_at of each message delivered for the first time (wait) and of
- * each message acked (delay).  Nothing touches shared memory then.  When
+ * times the latencies run from: for the wait, when each message delivered
+ * for the first time (on its attempt 1) became readable (its visible_at
+ * before the read: the send time plus its delay, or when it became its
+ * group's head if later); for the delay, the enqueued_at of each message
+ * acked or popped.  A read or pop that takes a message whose lease had
+ * expired counts that lease as expired, as does the worker when it
+ * dead-letters a message whose last lease expired: reads and pops return,
+ * in a last column that their callers do not see, the visible_at of each
+ * message before the read, or NULL where its lease had expired (see
+ * VISIBLE_FROM in stmt.c), so counting adds no statement and no scan.
+ * Streams: appends count as sent; the records a consume returns as
+ * delivered and acked, with a delay from their appended_at.  Topics: each
+ * publish counts as sent (and each copy as sent to its queue).
+ * Nothing touches shared memory then.  When
  * the transaction commits (XACT_EVENT_COMMIT, after it has left the
  * ProcArray, where nothing may fail), the records are added to the shared
  * entries of their queues, and the latencies are measured from the
@@ -20,7 +33,8 @@
  * is counted, and rolled-back work never.
  *
  * Shared memory.  A hash table of at most mq.stats_max_queues entries,
- * keyed by database, kind of object ('q' for queues) and name; each entry
+ * keyed by database, kind of object ('q' queue, 's' stream, 't' topic) and
+ * name; each entry
  * holds the counters since the last reset, a ring of 60 one-second buckets
  * of sends and acks (the rates over the last minute), and five one-minute
  * histograms of each latency (the percentiles over the current minute and
@@ -29,8 +43,9 @@
  * is reported as the middle of its bucket, within 12.5% of the true value),
  * from 1 microsecond to 2^40 (about 12.7 days); longer latencies count in
  * the last bucket.  An entry also remembers the OID of the queue's live
- * table, so that a queue dropped without mq_drop (DROP EXTENSION) and
- * created again starts from zero.  A second array, one slot per backend,
+ * table (a stream's record table; none for a topic), so that a queue
+ * dropped without mq_drop (DROP EXTENSION) and created again starts from
+ * zero.  A second array, one slot per backend,
  * says which queue the backend waits on and which queues it holds leases
  * on (mq_consumers, waiting_readers).
  *
@@ -62,6 +77,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type_d.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"
@@ -90,8 +106,8 @@ PG_FUNCTION_INFO_V1(mq_consumers_rows);
 /* queues a backend remembers holding leases on */
 #define MQ_LEASE_QUEUES		4
 
-/* the kinds of objects counted: queues only, for now */
-#define MQ_KIND_QUEUE		'q'
+/* the kinds of objects counted: MQ_KIND_QUEUE, MQ_KIND_STREAM and topics */
+#define MQ_KIND_TOPIC		't'
 
 typedef struct MqStatsKey
 {
@@ -106,7 +122,6 @@ typedef struct MqStatsEntry
 	slock_t		mutex;			/* protects everything below */
 	Oid			relid;			/* the queue's live table when counted */
 	int64		counts[MQ_STAT_NCOUNTERS];
-	int64		retries;		/* nacked for a retry and not yet re-read */
 	TimestampTz stats_reset;	/* when counting (re)started */
 	TimestampTz last_used;		/* last commit that changed the entry */
 	int64		rate_second[MQ_RATE_SECONDS];
@@ -144,24 +159,23 @@ typedef struct MqStatsShared
 	MqStatsBackend backends[FLEXIBLE_ARRAY_MEMBER];
 } MqStatsShared;
 
-/* What the current transaction did to one queue at one nesting level. */
+/* What the current transaction did to one object at one nesting level. */
 typedef struct MqStatsPending
 {
 	char		name[MQ_NAME_MAXLEN + 1];
+	char		kind;
 	Oid			relid;
 	int			level;
 	bool		dropped;
 	int64		counts[MQ_STAT_NCOUNTERS];
-	int64		retries;		/* nacks for a retry */
-	int64		redelivered;	/* deliveries on a later attempt */
 	int64		leased;
 	TimestampTz lease_until;
 	int			nwait,
 				maxwait;
-	TimestampTz *wait_from;		/* enqueued_at of first deliveries */
+	TimestampTz *wait_from;		/* when first deliveries became readable */
 	int			ndelay,
 				maxdelay;
-	TimestampTz *delay_from;	/* enqueued_at of acked messages */
+	TimestampTz *delay_from;	/* enqueued_at (appended_at) of acked messages */
 } MqStatsPending;
 
 /* GUCs */
@@ -282,21 +296,21 @@ mq_hist_value(int b)
 /* ---- what a transaction does: pending records --------------------------- */
 
 static MqStatsPending *
-mq_pending(MqQueue *queue)
+mq_pending_of(char kind, const char *name, Oid relid)
 {
 	int			level = GetCurrentTransactionNestLevel();
 	MqStatsPending *p;
 	int			i;
 
 	if (last_pending != NULL && last_pending->level == level &&
-		last_pending->relid == queue->relid &&
-		strcmp(last_pending->name, queue->name) == 0)
+		last_pending->relid == relid && last_pending->kind == kind &&
+		strcmp(last_pending->name, name) == 0)
 		return last_pending;
 	for (i = 0; i < npending; i++)
 	{
 		p = pending[i];
-		if (p->level == level && p->relid == queue->relid &&
-			strcmp(p->name, queue->name) == 0)
+		if (p->level == level && p->relid == relid && p->kind == kind &&
+			strcmp(p->name, name) == 0)
 			return last_pending = p;
 	}
 
@@ -315,11 +329,19 @@ mq_pending(MqQueue *queue)
 	}
 	p = pending[npending];
 	memset(p, 0, sizeof(MqStatsPending));
-	strlcpy(p->name, queue->name, sizeof(p->name));
-	p->relid = queue->relid;
+	strlcpy(p->name, name, sizeof(p->name));
+	p->kind = kind;
+	p->relid = relid;
 	p->level = level;
 	npending++;
 	return last_pending = p;
+}
+
+/* The record of a queue or stream. */
+static inline MqStatsPending *
+mq_pending(MqQueue *queue)
+{
+	return mq_pending_of(queue->kind, queue->name, queue->relid);
 }
 
 static void
@@ -347,7 +369,10 @@ mq_stats_active(void)
 	return stats_shared != NULL && mq_stats_enabled;
 }
 
-/* n messages sent to queue (mq_send, mq_send_batch). */
+/*
+ * n messages sent to queue (mq_send, mq_send_batch, a copy published), or
+ * n records appended to a stream.
+ */
 void
 MqStatsSent(MqQueue *queue, uint64 n)
 {
@@ -359,18 +384,21 @@ MqStatsSent(MqQueue *queue, uint64 n)
 /*
  * The n rows of a read (popped false) or pop (popped true) delivered
  * messages; rows holds them as mq_message (attempt in column 2,
- * enqueued_at in 3, lease_expires_at in 4).  A pop is a delivery and an
- * ack at once.  A message on its first attempt gives a wait sample; one
- * delivered again is a retry after a nack or an expired lease.
+ * enqueued_at in 3, lease_expires_at in 4) and, in the last column, when
+ * each became readable, NULL where its lease had expired (VISIBLE_FROM in
+ * stmt.c).  A pop is a delivery and an ack at once.  A message on its
+ * first attempt gives a wait sample.
  */
 void
 MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 {
 	MqStatsPending *p;
+	int			from_col = rows->tupdesc->natts;
 	uint64		i;
 
 	if (!mq_stats_active() || n == 0)
 		return;
+	Assert(TupleDescAttr(rows->tupdesc, from_col - 1)->atttypid == TIMESTAMPTZOID);
 	p = mq_pending(queue);
 	p->counts[MQ_STAT_DELIVERED] += n;
 	if (popped)
@@ -381,15 +409,19 @@ MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 	{
 		HeapTuple	tup = rows->vals[i];
 		bool		isnull;
+		bool		expired;
 		int32		attempt;
 		TimestampTz enqueued_at;
+		Datum		from;
 
 		attempt = DatumGetInt32(SPI_getbinval(tup, rows->tupdesc, 2, &isnull));
 		enqueued_at = DatumGetTimestampTz(SPI_getbinval(tup, rows->tupdesc, 3, &isnull));
-		if (attempt <= 1)
-			mq_pending_push(&p->wait_from, &p->nwait, &p->maxwait, enqueued_at);
-		else
-			p->redelivered++;	/* after a nack or an expired lease */
+		from = SPI_getbinval(tup, rows->tupdesc, from_col, &expired);
+		if (expired)
+			p->counts[MQ_STAT_EXPIRED]++;
+		else if (attempt == 1)
+			mq_pending_push(&p->wait_from, &p->nwait, &p->maxwait,
+							DatumGetTimestampTz(from));
 		if (popped)
 			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay, enqueued_at);
 		else
@@ -438,8 +470,6 @@ MqStatsNacked(MqQueue *queue, bool dead)
 	p->leased--;
 	if (dead)
 		p->counts[MQ_STAT_DEAD_LETTERED]++;
-	else
-		p->retries++;
 }
 
 /* n exhausted leases found expired and dead-lettered by the worker. */
@@ -455,7 +485,44 @@ MqStatsExpired(MqQueue *queue, uint64 n)
 	p->counts[MQ_STAT_DEAD_LETTERED] += n;
 }
 
-/* queue is being dropped: free its entry if the drop commits. */
+/*
+ * A committed consume of a stream returned the n records in rows (with
+ * their appended_at): delivered and acked at once, whatever the group.
+ */
+void
+MqStatsConsumed(MqQueue *stream, SPITupleTable *rows, uint64 n)
+{
+	MqStatsPending *p;
+	int			col;
+	uint64		i;
+
+	if (!mq_stats_active() || n == 0)
+		return;
+	p = mq_pending(stream);
+	p->counts[MQ_STAT_DELIVERED] += n;
+	p->counts[MQ_STAT_ACKED] += n;
+	col = SPI_fnumber(rows->tupdesc, "appended_at");
+	for (i = 0; col > 0 && i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(rows->vals[i], rows->tupdesc, col, &isnull);
+
+		if (!isnull)
+			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay,
+							DatumGetTimestampTz(d));
+	}
+}
+
+/* One message published to topic (however many copies it made). */
+void
+MqStatsPublished(const char *topic)
+{
+	if (!mq_stats_active())
+		return;
+	mq_pending_of(MQ_KIND_TOPIC, topic, InvalidOid)->counts[MQ_STAT_SENT]++;
+}
+
+/* queue (or stream) is being dropped: free its entry if the drop commits. */
 void
 MqStatsDropped(MqQueue *queue)
 {
@@ -464,14 +531,23 @@ MqStatsDropped(MqQueue *queue)
 	mq_pending(queue)->dropped = true;
 }
 
+/* ... and a topic. */
+void
+MqStatsTopicDropped(const char *topic)
+{
+	if (stats_shared == NULL)
+		return;
+	mq_pending_of(MQ_KIND_TOPIC, topic, InvalidOid)->dropped = true;
+}
+
 /* ---- commit: applying the records to shared memory ---------------------- */
 
 static void
-mq_stats_key(MqStatsKey *key, const char *name)
+mq_stats_key(MqStatsKey *key, char kind, const char *name)
 {
 	memset(key, 0, sizeof(MqStatsKey));
 	key->dbid = MyDatabaseId;
-	key->kind = MQ_KIND_QUEUE;
+	key->kind = kind;
 	strlcpy(key->name, name, sizeof(key->name));
 }
 
@@ -480,7 +556,6 @@ static void
 mq_entry_zero(MqStatsEntry *e, TimestampTz now)
 {
 	memset(e->counts, 0, sizeof(e->counts));
-	e->retries = 0;
 	e->stats_reset = now;
 	memset(e->rate_second, 0, sizeof(e->rate_second));
 	memset(e->rate_sent, 0, sizeof(e->rate_sent));
@@ -554,20 +629,6 @@ mq_entry_add(MqStatsEntry *e, MqStatsPending *p, TimestampTz now)
 		/* a queue of the same name dropped and created again */
 		mq_entry_zero(e, now);
 		e->relid = p->relid;
-	}
-
-	/*
-	 * A delivery on a later attempt follows either a nack for a retry or an
-	 * expired lease: those the nacks not yet followed by a delivery do not
-	 * explain found an expired lease.
-	 */
-	e->retries += p->retries;
-	if (p->redelivered > 0)
-	{
-		int64		explained = Min(p->redelivered, e->retries);
-
-		e->retries -= explained;
-		p->counts[MQ_STAT_EXPIRED] += p->redelivered - explained;
 	}
 	for (i = 0; i < MQ_STAT_NCOUNTERS; i++)
 		e->counts[i] += p->counts[i];
@@ -682,7 +743,7 @@ mq_stats_flush(void)
 		MqStatsKey	key;
 		MqStatsEntry *e;
 
-		mq_stats_key(&key, p->name);
+		mq_stats_key(&key, p->kind, p->name);
 		if (p->dropped)
 		{
 			LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
@@ -882,20 +943,27 @@ MqMayMonitor(MqCall *call, MqQueue *queue)
 		MqHasPrivilege(call, queue, MQ_PRIV_SEND | MQ_PRIV_READ | MQ_PRIV_MANAGE);
 }
 
-/* The names of every queue, in order; needs an MqBegin'd call. */
+/*
+ * The names of every queue, stream and topic, in order, and their kinds
+ * (the catalog's: 'queue', 'stream', 'topic'); needs an MqBegin'd call.
+ */
 static char **
-mq_queue_names(uint64 *n)
+mq_queue_names(uint64 *n, char ***kinds)
 {
 	char	  **names;
 	uint64		i;
 
-	if (SPI_execute("SELECT queue_name FROM mq.queue ORDER BY queue_name",
+	if (SPI_execute("SELECT queue_name, kind FROM mq.queue ORDER BY queue_name",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the catalog of queues");
 	*n = SPI_processed;
 	names = palloc(sizeof(char *) * (*n + 1));
+	*kinds = palloc(sizeof(char *) * (*n + 1));
 	for (i = 0; i < *n; i++)
+	{
 		names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		(*kinds)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
 	return names;
 }
 
@@ -958,8 +1026,8 @@ mq_percentile(const uint64 *hist, uint64 total, double p)
 #define MQ_STATS_COLS 17
 
 static void
-mq_stats_row(ReturnSetInfo *rsinfo, const char *name, MqStatsEntry *e,
-			 bool have, int waiting, TimestampTz now)
+mq_stats_row(ReturnSetInfo *rsinfo, const char *name, const char *kind,
+			 MqStatsEntry *e, bool have, int waiting, TimestampTz now)
 {
 	Datum		values[MQ_STATS_COLS];
 	bool		nulls[MQ_STATS_COLS];
@@ -979,7 +1047,7 @@ mq_stats_row(ReturnSetInfo *rsinfo, const char *name, MqStatsEntry *e,
 	memset(wait, 0, sizeof(wait));
 	memset(delay, 0, sizeof(delay));
 	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum("queue");
+	values[1] = CStringGetTextDatum(kind);
 	for (i = 0; i < MQ_STAT_NCOUNTERS; i++)
 		values[2 + i] = Int64GetDatum(have ? e->counts[i] : 0);
 	if (have)
@@ -1035,8 +1103,24 @@ mq_stats_row(ReturnSetInfo *rsinfo, const char *name, MqStatsEntry *e,
 }
 
 /*
- * The rows of view mq_stats: one per queue the caller may monitor, with
- * zeros for a queue nothing was counted for yet.  Empty without preload.
+ * May the caller of call see the figures of the topic of that name?  With
+ * any privilege on it, or as a member of pg_monitor.  False if there is no
+ * such topic (any longer).
+ */
+static bool
+mq_may_monitor_topic(MqCall *call, const char *name)
+{
+	MqTopic    *topic = MqTopicLookup(call, name);
+
+	return topic != NULL &&
+		(has_privs_of_role(call->caller, ROLE_PG_MONITOR) ||
+		 MqTopicHasPrivilege(call, topic, MQ_PRIV_SEND | MQ_PRIV_READ | MQ_PRIV_MANAGE));
+}
+
+/*
+ * The rows of view mq_stats: one per queue, stream and topic the caller may
+ * monitor, with zeros for one nothing was counted for yet.  Empty without
+ * preload.
  */
 Datum
 mq_stats_rows(PG_FUNCTION_ARGS)
@@ -1045,6 +1129,7 @@ mq_stats_rows(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	MqCall		call;
 	char	  **names;
+	char	  **kinds;
 	uint64		n,
 				i;
 	MqStatsBackend *backends;
@@ -1056,20 +1141,34 @@ mq_stats_rows(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 
 	MqBegin(&call, NULL, 0, false);
-	names = mq_queue_names(&n);
+	names = mq_queue_names(&n, &kinds);
 	backends = mq_backends_copy(&nbackends);
 	for (i = 0; i < n; i++)
 	{
-		MqQueue    *queue = MqLookup(&call, names[i], true);
+		MqQueue    *queue = NULL;
 		MqStatsKey	key;
 		MqStatsEntry *shared;
 		bool		have = false;
 		int			waiting = 0;
+		Oid			relid = InvalidOid;
+		char		kind;
 		int			j;
 
-		if (queue == NULL || !MqMayMonitor(&call, queue))
-			continue;
-		mq_stats_key(&key, queue->name);
+		if (strcmp(kinds[i], "topic") == 0)
+		{
+			if (!mq_may_monitor_topic(&call, names[i]))
+				continue;
+			kind = MQ_KIND_TOPIC;
+		}
+		else
+		{
+			queue = MqLookup(&call, names[i], true);
+			if (queue == NULL || !MqMayMonitor(&call, queue))
+				continue;
+			kind = queue->kind;
+			relid = queue->relid;
+		}
+		mq_stats_key(&key, kind, names[i]);
 		LWLockAcquire(stats_shared->lock, LW_SHARED);
 		shared = hash_search(stats_hash, &key, HASH_FIND, NULL);
 		if (shared != NULL)
@@ -1077,30 +1176,30 @@ mq_stats_rows(PG_FUNCTION_ARGS)
 			SpinLockAcquire(&shared->mutex);
 			memcpy(e, shared, sizeof(MqStatsEntry));
 			SpinLockRelease(&shared->mutex);
-			have = (e->relid == queue->relid);
+			have = (e->relid == relid);
 		}
 		LWLockRelease(stats_shared->lock);
-		for (j = 0; j < nbackends; j++)
+		for (j = 0; queue != NULL && j < nbackends; j++)
 		{
 			if (strcmp(backends[j].wait_name, queue->name) == 0)
 				waiting++;
 		}
-		mq_stats_row(rsinfo, queue->name, e, have, waiting, now);
+		mq_stats_row(rsinfo, names[i], kinds[i], e, have, waiting, now);
 	}
 	MqEnd(&call);
 	return (Datum) 0;
 }
 
 /*
- * Forget the figures of one queue (needs manage) or of every queue of the
- * database (NULL: superuser).
+ * Forget the figures of one queue, stream or topic (needs manage on it) or
+ * of every one of the database (NULL: superuser).
  */
 Datum
 mq_stats_reset(PG_FUNCTION_ARGS)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	MqCall		call;
-	MqQueue    *queue = NULL;
+	char	   *name = NULL;
 
 	if (PG_ARGISNULL(0))
 	{
@@ -1111,7 +1210,24 @@ mq_stats_reset(PG_FUNCTION_ARGS)
 					 errhint("Only a superuser may; reset one queue with mq_stats_reset(queue).")));
 	}
 	else
-		queue = MqBegin(&call, MqArgQueueName(fcinfo, 0), MQ_PRIV_MANAGE, false);
+	{
+		MqQueue    *queue;
+
+		name = MqArgQueueName(fcinfo, 0);
+		MqBegin(&call, NULL, 0, true);
+		queue = MqLookup(&call, name, true);
+		if (queue != NULL)
+			MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
+		else
+		{
+			MqTopic    *topic = MqTopicLookup(&call, name);
+
+			if (topic == NULL)
+				MqLookup(&call, name, false);	/* raises 42704 */
+			else if (!MqTopicHasPrivilege(&call, topic, MQ_PRIV_MANAGE))
+				MqPrivilegeDenied("topic", name, MQ_PRIV_MANAGE);
+		}
+	}
 
 	if (stats_shared != NULL)
 	{
@@ -1122,9 +1238,10 @@ mq_stats_reset(PG_FUNCTION_ARGS)
 		hash_seq_init(&seq, stats_hash);
 		while ((e = hash_seq_search(&seq)) != NULL)
 		{
-			if (e->key.dbid != MyDatabaseId || e->key.kind != MQ_KIND_QUEUE)
+			if (e->key.dbid != MyDatabaseId)
 				continue;
-			if (queue != NULL && strcmp(e->key.name, queue->name) != 0)
+			/* one name is never two objects at once: any kind */
+			if (name != NULL && strcmp(e->key.name, name) != 0)
 				continue;
 			SpinLockAcquire(&e->mutex);
 			mq_entry_zero(e, now);
@@ -1132,7 +1249,7 @@ mq_stats_reset(PG_FUNCTION_ARGS)
 		}
 		LWLockRelease(stats_shared->lock);
 	}
-	if (queue != NULL)
+	if (name != NULL)
 		MqEnd(&call);
 	PG_RETURN_VOID();
 }

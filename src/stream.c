@@ -736,6 +736,7 @@ mq_append(PG_FUNCTION_ARGS)
 											  msg_id >> MQ_SEGMENT_BITS),
 						values, nulls, 0, false);
 	mq_appended(stream);
+	MqStatsSent(stream, 1);
 	MqEnd(&call);
 	PG_RETURN_INT64(msg_id);
 }
@@ -851,6 +852,7 @@ mq_append_batch(PG_FUNCTION_ARGS)
 		else
 			mq_stream_exec(stream, SS_APPEND_BATCH, values, nulls, 0, false);
 		mq_appended(stream);
+		MqStatsSent(stream, nelems);
 		for (i = 0; i < nelems; i++)
 		{
 			bool		isnull = false;
@@ -951,6 +953,7 @@ mq_consume_once(FunctionCallInfo fcinfo, MqQueue *stream, const char *group, int
 		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
 										   SPI_tuptable->tupdesc, 1, &isnull));
 		MqReturnRows(fcinfo);
+		MqStatsConsumed(stream, SPI_tuptable, SPI_processed);
 		SPI_freetuptable(SPI_tuptable);
 
 		values[0] = CStringGetTextDatum(group);
