@@ -43,7 +43,6 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "access/htup_details.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
@@ -744,28 +743,14 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 /*
  * Add the rows of the last statement to the result set of a set-returning
  * function (set up by InitMaterializedSRF): the statements are written to
- * return rows shaped like the function's result, but for the columns that
- * reads and pops add at the end for stats.c, which are left out.
+ * return rows shaped like the function's result.
  */
 void
 MqReturnRows(FunctionCallInfo fcinfo)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	desc = SPI_tuptable->tupdesc;
 	uint64		row;
 
-	if (desc->natts > rsinfo->setDesc->natts)
-	{
-		Datum	   *values = palloc(sizeof(Datum) * desc->natts);
-		bool	   *nulls = palloc(sizeof(bool) * desc->natts);
-
-		for (row = 0; row < SPI_processed; row++)
-		{
-			heap_deform_tuple(SPI_tuptable->vals[row], desc, values, nulls);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-		return;
-	}
 	for (row = 0; row < SPI_processed; row++)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
 }

@@ -15,10 +15,18 @@
  * group's head if later); for the delay, the enqueued_at of each message
  * acked or popped.  A read or pop that takes a message whose lease had
  * expired counts that lease as expired, as does the worker when it
- * dead-letters a message whose last lease expired: reads and pops return,
- * in a last column that their callers do not see, the visible_at of each
- * message before the read, or NULL where its lease had expired (see
- * VISIBLE_FROM in stmt.c), so counting adds no statement and no scan.
+ * dead-letters a message whose last lease expired.  Reads and pops learn
+ * both from their last condition on each message they take (PICKED in
+ * stmt.c), which calls mq_stats_picked with the message as it was before
+ * the statement: attempt, visible_at, lease_expires_at (not NULL only on a
+ * lease that has run out).  It notes them, by msg_id, in a backend-local
+ * list that the caller's MqStatsDelivered then matches with the rows the
+ * statement returned; a message rechecked after a concurrent update
+ * (EvalPlanQual, at once after its first test) is noted as rechecked, and
+ * one noted but not returned (the recheck failed) counts not at all.  So
+ * counting adds no statement, no scan and no join.  (The reads of a queue
+ * whose tables are still shaped as in 0.1 note nothing: there is no view of
+ * the figures before ALTER EXTENSION mq UPDATE.)
  * Streams: appends count as sent; the records a consume returns as
  * delivered and acked, with a delay from their appended_at.  Topics: each
  * publish counts as sent (and each copy as sent to its queue).
@@ -77,7 +85,6 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
-#include "catalog/pg_type_d.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"
@@ -178,6 +185,15 @@ typedef struct MqStatsPending
 	TimestampTz *delay_from;	/* enqueued_at (appended_at) of acked messages */
 } MqStatsPending;
 
+/* A message as a read or pop found it (mq_stats_picked). */
+typedef struct MqStatsPicked
+{
+	int64		msg_id;
+	TimestampTz visible_at;
+	bool		expired;		/* its lease had run out */
+	bool		first;			/* never delivered before (attempt 0) */
+} MqStatsPicked;
+
 /* GUCs */
 bool		mq_stats_enabled = true;
 int			mq_stats_max_queues = 1000;
@@ -201,6 +217,11 @@ static int	maxpending = 0;
 static MqStatsPending *last_pending = NULL;
 static MemoryContext pending_cxt = NULL;
 static bool samples_taken = false;
+
+/* the messages noted by the current read or pop */
+static MqStatsPicked *picked = NULL;
+static int	npicked = 0;
+static int	maxpicked = 0;
 
 /*
  * The shared entries this backend used last, so that a commit need not
@@ -381,24 +402,76 @@ MqStatsSent(MqQueue *queue, uint64 n)
 	mq_pending(queue)->counts[MQ_STAT_SENT] += n;
 }
 
+PG_FUNCTION_INFO_V1(mq_stats_picked);
+
+/*
+ * mq.stats_picked(msg_id, attempt, visible_at, lease_expires_at): the last
+ * condition of reads and pops (PICKED in stmt.c), true, called with each
+ * message they take as it was before the statement.  Notes it for
+ * MqStatsDelivered.  Not STRICT: lease_expires_at is NULL but on a lease.
+ */
+Datum
+mq_stats_picked(PG_FUNCTION_ARGS)
+{
+	MqStatsPicked *m;
+
+	if (!mq_stats_active() || PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_BOOL(true);
+	if (npicked == maxpicked)
+	{
+		/* what a failed recheck left is dropped rather than kept growing */
+		if (maxpicked >= 2 * MQ_MAX_QTY)
+			npicked = 0;
+		else
+		{
+			int			newmax = Max(16, maxpicked * 2);
+
+			picked = picked == NULL ?
+				MemoryContextAlloc(TopMemoryContext, newmax * sizeof(MqStatsPicked)) :
+				repalloc(picked, newmax * sizeof(MqStatsPicked));
+			maxpicked = newmax;
+		}
+	}
+	/* a recheck of the message just noted (EvalPlanQual) replaces it */
+	if (npicked > 0 && picked[npicked - 1].msg_id == PG_GETARG_INT64(0))
+		npicked--;
+	m = &picked[npicked++];
+	m->msg_id = PG_GETARG_INT64(0);
+	m->first = PG_GETARG_INT32(1) == 0;
+	m->visible_at = PG_GETARG_TIMESTAMPTZ(2);
+	m->expired = !PG_ARGISNULL(3);
+	PG_RETURN_BOOL(true);
+}
+
+/* qsort and bsearch: by msg_id (a key is an MqStatsPicked or an int64) */
+static int
+mq_picked_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 /*
  * The n rows of a read (popped false) or pop (popped true) delivered
- * messages; rows holds them as mq_message (attempt in column 2,
- * enqueued_at in 3, lease_expires_at in 4) and, in the last column, when
- * each became readable, NULL where its lease had expired (VISIBLE_FROM in
- * stmt.c).  A pop is a delivery and an ack at once.  A message on its
- * first attempt gives a wait sample.
+ * messages; rows holds them as mq_message (msg_id in column 1, attempt in
+ * 2, enqueued_at in 3, lease_expires_at in 4).  A pop is a delivery and an
+ * ack at once.  A message noted by mq_stats_picked as never delivered
+ * before gives a wait sample from when it became readable; one whose lease
+ * had run out counts as an expired lease.
  */
 void
 MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 {
 	MqStatsPending *p;
-	int			from_col = rows->tupdesc->natts;
 	uint64		i;
+	int			npicks = npicked;
+	bool		sorted = false;
 
+	npicked = 0;
 	if (!mq_stats_active() || n == 0)
 		return;
-	Assert(TupleDescAttr(rows->tupdesc, from_col - 1)->atttypid == TIMESTAMPTZOID);
 	p = mq_pending(queue);
 	p->counts[MQ_STAT_DELIVERED] += n;
 	if (popped)
@@ -409,19 +482,28 @@ MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 	{
 		HeapTuple	tup = rows->vals[i];
 		bool		isnull;
-		bool		expired;
-		int32		attempt;
+		int64		msg_id;
 		TimestampTz enqueued_at;
-		Datum		from;
+		MqStatsPicked *m;
 
-		attempt = DatumGetInt32(SPI_getbinval(tup, rows->tupdesc, 2, &isnull));
+		msg_id = DatumGetInt64(SPI_getbinval(tup, rows->tupdesc, 1, &isnull));
 		enqueued_at = DatumGetTimestampTz(SPI_getbinval(tup, rows->tupdesc, 3, &isnull));
-		from = SPI_getbinval(tup, rows->tupdesc, from_col, &expired);
-		if (expired)
+		/* noted in the order returned, mostly: else sort and search */
+		if (i < (uint64) npicks && picked[i].msg_id == msg_id)
+			m = &picked[i];
+		else
+		{
+			if (!sorted)
+			{
+				qsort(picked, npicks, sizeof(MqStatsPicked), mq_picked_cmp);
+				sorted = true;
+			}
+			m = bsearch(&msg_id, picked, npicks, sizeof(MqStatsPicked), mq_picked_cmp);
+		}
+		if (m != NULL && m->expired)
 			p->counts[MQ_STAT_EXPIRED]++;
-		else if (attempt == 1)
-			mq_pending_push(&p->wait_from, &p->nwait, &p->maxwait,
-							DatumGetTimestampTz(from));
+		else if (m != NULL && m->first)
+			mq_pending_push(&p->wait_from, &p->nwait, &p->maxwait, m->visible_at);
 		if (popped)
 			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay, enqueued_at);
 		else
@@ -806,6 +888,7 @@ mq_pending_clear(void)
 static void
 mq_stats_xact_callback(XactEvent event, void *arg)
 {
+	npicked = 0;
 	if (npending == 0)
 		return;
 	if (event == XACT_EVENT_COMMIT && stats_shared != NULL)
@@ -824,6 +907,8 @@ mq_stats_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int			i,
 				j;
 
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		npicked = 0;
 	if (npending == 0)
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
