@@ -1,10 +1,12 @@
 -- Monitoring (SPEC §12.4): the statistics objects and their shape, and
 -- monitoring without the right to consume: members of pg_monitor see every
 -- queue in mq_queues, mq_metrics, mq_stats, mq_consumers and mq_overview,
--- and can change nothing.  Other roles see the queues they hold a privilege
--- on; resetting needs manage (all queues: superuser).
+-- and every stream and topic in mq_stats, and can change nothing.  Other
+-- roles see those they hold a privilege on; resetting needs manage (all:
+-- superuser).  (The test is one transaction, so nothing here is counted:
+-- sql/stats.sql checks the counts.)
 BEGIN;
-SELECT plan(54);
+SELECT plan(53);
 
 -- the objects
 SELECT has_view('mq_stats');
@@ -64,9 +66,9 @@ SELECT is((SELECT count(*)::int FROM mq_stats WHERE queue = 'tap_mon'), 1,
 	'pg_monitor: mq_stats lists the queue');
 SELECT is((SELECT count(*)::int FROM mq_overview WHERE queue = 'tap_mon'), 1,
 	'pg_monitor: mq_overview lists the queue');
-SELECT results_eq($$SELECT kind, sent FROM mq_stats WHERE queue LIKE 'tap\_mon\__' ORDER BY queue$$,
-	$$VALUES ('stream', 1::bigint), ('topic', 1::bigint)$$,
-	'pg_monitor: mq_stats lists the stream and the topic, with their counts');
+SELECT results_eq($$SELECT queue, kind FROM mq_stats WHERE queue LIKE 'tap\_mon\__' ORDER BY queue$$,
+	$$VALUES ('tap_mon_s'::text, 'stream'::text), ('tap_mon_t', 'topic')$$,
+	'pg_monitor: mq_stats lists the stream and the topic');
 -- ... and can change nothing
 SELECT throws_ok($$SELECT mq_stats_reset('tap_mon_s')$$, '42501', NULL, 'pg_monitor: no reset of a stream');
 SELECT throws_ok($$SELECT mq_stats_reset('tap_mon_t')$$, '42501', NULL, 'pg_monitor: no reset of a topic');
@@ -109,8 +111,6 @@ SELECT is((SELECT count(*)::int FROM mq_stats WHERE queue IN ('tap_mon_s', 'tap_
 	'manage: mq_stats lists the stream and the topic');
 SELECT lives_ok($$SELECT mq_stats_reset('tap_mon_s')$$, 'manage: reset of the stream');
 SELECT lives_ok($$SELECT mq_stats_reset('tap_mon_t')$$, 'manage: reset of the topic');
-SELECT is((SELECT sum(sent)::int FROM mq_stats WHERE queue IN ('tap_mon_s', 'tap_mon_t')), 0,
-	'manage: the stream and the topic counted from zero again');
 SELECT throws_ok($$SELECT mq_stats_reset()$$, '42501', NULL, 'manage: no reset of all');
 RESET ROLE;
 SELECT lives_ok($$SELECT mq_stats_reset()$$, 'superuser: reset of all');
