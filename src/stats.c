@@ -26,15 +26,15 @@
  * one noted but not returned (the recheck failed) counts not at all.  So
  * counting adds no statement, no scan and no join.  (The reads of a queue
  * whose tables are still shaped as in 0.1 note nothing: there is no view of
- * the figures before ALTER EXTENSION mq UPDATE.)
- * Streams: appends count as sent; the records a consume returns as
+ * the figures before ALTER EXTENSION mq UPDATE.)  Streams: appends count as sent; the records a consume returns as
  * delivered and acked, with a delay from their appended_at.  Topics: each
  * publish counts as sent (and each copy as sent to its queue).
- * Nothing touches shared memory then.  When
- * the transaction commits (XACT_EVENT_COMMIT, after it has left the
- * ProcArray, where nothing may fail), the records are added to the shared
- * entries of their queues, and the latencies are measured from the
- * enqueued_at values to the commit time.  When the transaction aborts, or
+ *
+ * Nothing touches shared memory then.  When the transaction commits
+ * (XACT_EVENT_COMMIT, after it has left the ProcArray, where nothing may
+ * fail), the records are added to the shared entries of their objects,
+ * and the latencies are measured from the times noted to the commit time.
+ * When the transaction aborts, or
  * is prepared, the records are thrown away; when a subtransaction aborts,
  * the records of its level and deeper are thrown away, and when one
  * commits, its records move to the parent's level.  So only committed work
@@ -42,20 +42,19 @@
  *
  * Shared memory.  A hash table of at most mq.stats_max_queues entries,
  * keyed by database, kind of object ('q' queue, 's' stream, 't' topic) and
- * name; each entry
- * holds the counters since the last reset, a ring of 60 one-second buckets
- * of sends and acks (the rates over the last minute), and five one-minute
- * histograms of each latency (the percentiles over the current minute and
- * the four before it).  A histogram has four buckets per power of two of
+ * name; each entry holds the counters since the last reset, a ring of 60
+ * one-second buckets of sends and acks (the rates over the last minute),
+ * and five one-minute histograms of each latency (the percentiles over the
+ * current minute and the four before it).  A histogram has four buckets per power of two of
  * microseconds (a bucket spans at most 25% of its lower bound; a percentile
  * is reported as the middle of its bucket, within 12.5% of the true value),
  * from 1 microsecond to 2^40 (about 12.7 days); longer latencies count in
  * the last bucket.  An entry also remembers the OID of the queue's live
  * table (a stream's record table; none for a topic), so that a queue
  * dropped without mq_drop (DROP EXTENSION) and created again starts from
- * zero.  A second array, one slot per backend,
- * says which queue the backend waits on and which queues it holds leases
- * on (mq_consumers, waiting_readers).
+ * zero.  A second array, one slot per backend, says which queue (or
+ * stream) the backend waits on and which queues it holds leases on
+ * (mq_consumers, waiting_readers).
  *
  * Locking protocol (as in pg_stat_statements).  The LWLock of the named
  * tranche "mq_stats" protects the hash table's structure: it is held in
