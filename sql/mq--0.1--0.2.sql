@@ -467,6 +467,15 @@ GRANT SELECT ON mq_stats TO PUBLIC;
 CREATE FUNCTION mq_stats_reset(queue text DEFAULT NULL) RETURNS void
 AS 'MODULE_PATHNAME', 'mq_stats_reset' LANGUAGE C VOLATILE;
 
+-- Internal: the last condition of reads and pops on each message they take,
+-- as it was (mq_stats measures the wait of first deliveries and counts
+-- expired leases by it); always true.  Its cost makes the planner test it
+-- after every other condition.  The statements run as the extension owner.
+CREATE FUNCTION mq.stats_picked(bigint, integer, timestamptz, timestamptz)
+RETURNS boolean AS 'MODULE_PATHNAME', 'mq_stats_picked'
+LANGUAGE C VOLATILE COST 1000;
+REVOKE ALL ON FUNCTION mq.stats_picked(bigint, integer, timestamptz, timestamptz) FROM PUBLIC;
+
 -- Sessions waiting in mq_read on a queue or holding leases on it.
 CREATE FUNCTION mq.consumers()
 RETURNS TABLE(queue text, pid integer, application_name text, state text,

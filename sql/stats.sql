@@ -99,6 +99,58 @@ SELECT mq_nack('st_b', :b);
 SELECT * FROM st('st_b');
 SELECT mq_drop('st_b');
 
+-- expired leases are counted as found, not inferred from re-deliveries: a
+-- message nacked for a later retry does not hide the expired lease of
+-- another; a pop of a message whose lease expired finds one too
+SELECT mq_create('st_x', max_attempts => 5);
+SELECT mq_send('st_x', '{"n": 1}') AS x1 \gset
+SELECT mq_send('st_x', '{"n": 2}') AS x2 \gset
+SELECT count(*) FROM mq_read('st_x', 2);
+SELECT mq_nack('st_x', :x1, delay => '1 hour');
+SELECT mq_extend('st_x', :x2, '10 ms') IS NOT NULL AS extended;
+SELECT pg_sleep(0.05);
+SELECT msg_id = :x2 AS x2, attempt FROM mq_read('st_x');
+SELECT nacked, expired, delivered FROM st('st_x');
+SELECT mq_extend('st_x', :x2, '10 ms') IS NOT NULL AS extended;
+SELECT pg_sleep(0.05);
+BEGIN;
+SELECT msg_id = :x2 AS x2, attempt FROM mq_pop('st_x');
+ROLLBACK;
+SELECT expired FROM st('st_x');
+SELECT msg_id = :x2 AS x2, attempt FROM mq_pop('st_x');
+SELECT nacked, expired, delivered, acked FROM st('st_x');
+SELECT mq_drop('st_x');
+
+-- the wait runs from when a message became readable (its send plus its
+-- delay) to its first delivery, and only first deliveries count: a message
+-- delayed 1.5 s and read once readable waited much less than its delay,
+-- which its delay (from its send to its ack) includes
+SELECT mq_create('st_w', max_attempts => 5);
+SELECT mq_send('st_w', '{}', delay => '1.5 s') AS w \gset
+SELECT pg_sleep(1.6);
+SELECT attempt FROM mq_read('st_w');
+SELECT mq_ack('st_w', :w);
+SELECT wait_p99 < '1 s' AS wait_without_delay, delay_p50 > '1.3 s' AS delay_with_it
+  FROM mq_stats WHERE queue = 'st_w';
+-- a message that waited 0.3 s before its first delivery: its re-deliveries
+-- (at once after a nack, or read again after a rollback) add no wait, or
+-- the median would be their near-zero waits
+SELECT mq_stats_reset('st_w');
+SELECT mq_send('st_w', '{}') AS w \gset
+SELECT pg_sleep(0.3);
+BEGIN;
+SELECT attempt FROM mq_read('st_w');
+ROLLBACK;
+SELECT wait_p50 IS NULL AS rolled_back_read_waits_nothing FROM mq_stats WHERE queue = 'st_w';
+SELECT attempt FROM mq_read('st_w');
+SELECT mq_nack('st_w', :w, delay => '0');
+SELECT attempt FROM mq_read('st_w');
+SELECT mq_nack('st_w', :w, delay => '0');
+SELECT attempt FROM mq_pop('st_w');
+SELECT delivered, nacked, acked FROM st('st_w');
+SELECT wait_p50 > '0.26 s' AS first_delivery_only FROM mq_stats WHERE queue = 'st_w';
+SELECT mq_drop('st_w');
+
 -- a pop is a delivery and an ack
 SELECT count(*) FROM mq_pop('st_a', 5);
 SELECT * FROM st('st_a');
@@ -204,4 +256,66 @@ SELECT mq_publish('st_pub_t', 'a.b', '{}');
 ROLLBACK;
 SELECT mq_publish('st_pub_t', 'a.b', '{}'), mq_publish('st_pub_t', 'z', '{}');
 SELECT sent FROM mq_stats WHERE queue = 'st_pub_q';
+-- the topic has a row of its own, whose sent counts committed publishes,
+-- with or without copies
+SELECT queue, kind, sent, delivered, acked, nacked, dead_lettered, expired,
+	   sent_per_s > 0 AS sending, waiting_readers
+  FROM mq_stats WHERE queue = 'st_pub_t';
+SELECT mq_stats_reset('st_pub_t');
+SELECT sent FROM mq_stats WHERE queue = 'st_pub_t';
+SELECT mq_publish('st_pub_t', 'z', '{}');
+-- a dropped topic's figures go with it
 SELECT mq_drop('st_pub_q'), mq_drop('st_pub_t');
+SELECT mq_create_topic('st_pub_t');
+SELECT kind, sent FROM mq_stats WHERE queue = 'st_pub_t';
+SELECT mq_drop('st_pub_t');
+
+-- streams: appends are sent, the records of committed consumes delivered
+-- and acked (summed over groups), with a delay from their append; nothing
+-- is nacked, dead-lettered or expired
+SELECT mq_create_stream('st_s');
+SELECT queue, kind, sent, delivered, stats_reset IS NOT NULL AS counted
+  FROM mq_stats WHERE queue = 'st_s';
+SELECT mq_append('st_s', '{"n": 1}') > 0 AS appended;
+SELECT count(*) FROM mq_append_batch('st_s', ARRAY['{"n": 2}', '{"n": 3}']::jsonb[],
+									 ARRAY['a', 'b']);
+BEGIN;
+SELECT mq_append('st_s', '{"n": 9}') > 0 AS appended;
+SELECT count(*) FROM mq_append_batch('st_s', ARRAY['{"n": 9}']::jsonb[]);
+ROLLBACK;
+SELECT sent, delivered, acked FROM mq_stats WHERE queue = 'st_s';
+SELECT pg_sleep(0.2);
+BEGIN;
+SELECT count(*) FROM mq_consume('st_s', 'g1', 10);
+ROLLBACK;
+SELECT delivered, delay_p50 IS NULL AS no_delay FROM mq_stats WHERE queue = 'st_s';
+SELECT count(*) FROM (
+	SELECT * FROM mq_consume('st_s', 'g1', 10) UNION ALL
+	SELECT * FROM mq_consume('st_s', 'g2', 10)) r;
+SELECT count(*) FROM mq_consume('st_s', 'g2', 10);
+BEGIN;
+SAVEPOINT a;
+SELECT count(*) FROM mq_append_batch('st_s', ARRAY['{"n": 9}']::jsonb[]);
+ROLLBACK TO a;
+COMMIT;
+SELECT queue, kind, sent, delivered, acked, nacked, dead_lettered, expired,
+	   sent_per_s > 0 AS sending, acked_per_s > 0 AS consuming,
+	   delay_p50 > '0.15 s' AS delay_from_append, wait_p50 IS NULL AS no_wait
+  FROM mq_stats WHERE queue = 'st_s';
+SELECT mq_stats_reset('st_s');
+SELECT sent, delivered FROM mq_stats WHERE queue = 'st_s';
+-- a copy published into the stream is an append
+SELECT mq_create_topic('st_s_t');
+SELECT mq_bind('st_s', 'st_s_t', 'a.#');
+SELECT mq_publish('st_s_t', 'a.b', '{}') AS copies;
+BEGIN;
+SELECT mq_publish('st_s_t', 'a.c', '{}') AS copies;
+ROLLBACK;
+SELECT sent FROM mq_stats WHERE queue = 'st_s';
+SELECT mq_drop('st_s_t');
+-- a dropped stream's figures go with it
+SELECT mq_append('st_s', '{}') > 0 AS appended;
+SELECT mq_drop('st_s');
+SELECT mq_create_stream('st_s');
+SELECT sent, delivered FROM mq_stats WHERE queue = 'st_s';
+SELECT mq_drop('st_s');

@@ -312,7 +312,7 @@ extern bool MqWaitSleep(TimestampTz until);
 extern void MqWaitCheckClient(void);
 extern void MqWaitEnd(void);
 
-/* What stats.c counts for a queue (the counters of mq_stats). */
+/* What stats.c counts for an object (the counters of mq_stats). */
 typedef enum MqStatCounter
 {
 	MQ_STAT_SENT,
@@ -335,7 +335,10 @@ extern void MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n,
 extern void MqStatsAcked(MqQueue *queue, SPITupleTable *rows, uint64 n, int col);
 extern void MqStatsNacked(MqQueue *queue, bool dead);
 extern void MqStatsExpired(MqQueue *queue, uint64 n);
+extern void MqStatsConsumed(MqQueue *stream, SPITupleTable *rows, uint64 n);
+extern void MqStatsPublished(const char *topic);
 extern void MqStatsDropped(MqQueue *queue);
+extern void MqStatsTopicDropped(const char *topic);
 extern void MqStatsWaitBegin(MqQueue *queue);
 extern void MqStatsWaitEnd(void);
 extern bool MqMayMonitor(MqCall *call, MqQueue *queue);

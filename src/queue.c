@@ -1116,12 +1116,18 @@ mq_drop(PG_FUNCTION_ARGS)
 	MqBegin(&call, NULL, 0, true);
 	queue = MqLookup(&call, name, true);
 	if (queue == NULL)
+	{
 		dropped = MqTopicDrop(&call, name);
+		if (dropped)
+			MqStatsTopicDropped(name);
+	}
 	else if (queue->kind == MQ_KIND_STREAM)
 	{
 		/* streams (stream.c) */
 		MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
 		dropped = MqStreamDrop(&call, queue);
+		if (dropped)
+			MqStatsDropped(queue);
 	}
 	else
 	{

@@ -1,38 +1,60 @@
 /*-------------------------------------------------------------------------
  *
  * stats.c
- *	  Statistics of queues in shared memory (the view mq_stats,
- *	  mq_stats_reset) and the sessions consuming each queue (mq_consumers).
+ *	  Statistics of queues, streams and topics in shared memory (the view
+ *	  mq_stats, mq_stats_reset) and the sessions consuming each queue
+ *	  (mq_consumers).
  *
  * What is counted.  Every function that changes a queue records what it
- * did in a backend-local list of pending deltas, one record per queue and
+ * did in a backend-local list of pending deltas, one record per object and
  * subtransaction nesting level: messages sent, delivered, acked, nacked,
  * dead-lettered and found expired, and for the latency histograms the
- * enqueued_at of each message delivered for the first time (wait) and of
- * each message acked (delay).  Nothing touches shared memory then.  When
- * the transaction commits (XACT_EVENT_COMMIT, after it has left the
- * ProcArray, where nothing may fail), the records are added to the shared
- * entries of their queues, and the latencies are measured from the
- * enqueued_at values to the commit time.  When the transaction aborts, or
+ * times the latencies run from: for the wait, when each message delivered
+ * for the first time (on its attempt 1) became readable (its visible_at
+ * before the read: the send time plus its delay, or when it became its
+ * group's head if later); for the delay, the enqueued_at of each message
+ * acked or popped.  A read or pop that takes a message whose lease had
+ * expired counts that lease as expired, as does the worker when it
+ * dead-letters a message whose last lease expired.  Reads and pops learn
+ * both from their last condition on each message they take (PICKED in
+ * stmt.c), which calls mq_stats_picked with the message as it was before
+ * the statement: attempt, visible_at, lease_expires_at (not NULL only on a
+ * lease that has run out).  It notes them, by msg_id, in a backend-local
+ * list that the caller's MqStatsDelivered then matches with the rows the
+ * statement returned; a message rechecked after a concurrent update
+ * (EvalPlanQual, at once after its first test) is noted as rechecked, and
+ * one noted but not returned (the recheck failed) counts not at all.  So
+ * counting adds no statement, no scan and no join.  (The reads of a queue
+ * whose tables are still shaped as in 0.1 note nothing: there is no view of
+ * the figures before ALTER EXTENSION mq UPDATE.)  Streams: appends count as sent; the records a consume returns as
+ * delivered and acked, with a delay from their appended_at.  Topics: each
+ * publish counts as sent (and each copy as sent to its queue).
+ *
+ * Nothing touches shared memory then.  When the transaction commits
+ * (XACT_EVENT_COMMIT, after it has left the ProcArray, where nothing may
+ * fail), the records are added to the shared entries of their objects,
+ * and the latencies are measured from the times noted to the commit time.
+ * When the transaction aborts, or
  * is prepared, the records are thrown away; when a subtransaction aborts,
  * the records of its level and deeper are thrown away, and when one
  * commits, its records move to the parent's level.  So only committed work
  * is counted, and rolled-back work never.
  *
  * Shared memory.  A hash table of at most mq.stats_max_queues entries,
- * keyed by database, kind of object ('q' for queues) and name; each entry
- * holds the counters since the last reset, a ring of 60 one-second buckets
- * of sends and acks (the rates over the last minute), and five one-minute
- * histograms of each latency (the percentiles over the current minute and
- * the four before it).  A histogram has four buckets per power of two of
+ * keyed by database, kind of object ('q' queue, 's' stream, 't' topic) and
+ * name; each entry holds the counters since the last reset, a ring of 60
+ * one-second buckets of sends and acks (the rates over the last minute),
+ * and five one-minute histograms of each latency (the percentiles over the
+ * current minute and the four before it).  A histogram has four buckets per power of two of
  * microseconds (a bucket spans at most 25% of its lower bound; a percentile
  * is reported as the middle of its bucket, within 12.5% of the true value),
  * from 1 microsecond to 2^40 (about 12.7 days); longer latencies count in
  * the last bucket.  An entry also remembers the OID of the queue's live
- * table, so that a queue dropped without mq_drop (DROP EXTENSION) and
- * created again starts from zero.  A second array, one slot per backend,
- * says which queue the backend waits on and which queues it holds leases
- * on (mq_consumers, waiting_readers).
+ * table (a stream's record table; none for a topic), so that a queue
+ * dropped without mq_drop (DROP EXTENSION) and created again starts from
+ * zero.  A second array, one slot per backend, says which queue (or
+ * stream) the backend waits on and which queues it holds leases on
+ * (mq_consumers, waiting_readers).
  *
  * Locking protocol (as in pg_stat_statements).  The LWLock of the named
  * tranche "mq_stats" protects the hash table's structure: it is held in
@@ -90,8 +112,8 @@ PG_FUNCTION_INFO_V1(mq_consumers_rows);
 /* queues a backend remembers holding leases on */
 #define MQ_LEASE_QUEUES		4
 
-/* the kinds of objects counted: queues only, for now */
-#define MQ_KIND_QUEUE		'q'
+/* the kinds of objects counted: MQ_KIND_QUEUE, MQ_KIND_STREAM and topics */
+#define MQ_KIND_TOPIC		't'
 
 typedef struct MqStatsKey
 {
@@ -106,7 +128,6 @@ typedef struct MqStatsEntry
 	slock_t		mutex;			/* protects everything below */
 	Oid			relid;			/* the queue's live table when counted */
 	int64		counts[MQ_STAT_NCOUNTERS];
-	int64		retries;		/* nacked for a retry and not yet re-read */
 	TimestampTz stats_reset;	/* when counting (re)started */
 	TimestampTz last_used;		/* last commit that changed the entry */
 	int64		rate_second[MQ_RATE_SECONDS];
@@ -144,25 +165,33 @@ typedef struct MqStatsShared
 	MqStatsBackend backends[FLEXIBLE_ARRAY_MEMBER];
 } MqStatsShared;
 
-/* What the current transaction did to one queue at one nesting level. */
+/* What the current transaction did to one object at one nesting level. */
 typedef struct MqStatsPending
 {
 	char		name[MQ_NAME_MAXLEN + 1];
+	char		kind;
 	Oid			relid;
 	int			level;
 	bool		dropped;
 	int64		counts[MQ_STAT_NCOUNTERS];
-	int64		retries;		/* nacks for a retry */
-	int64		redelivered;	/* deliveries on a later attempt */
 	int64		leased;
 	TimestampTz lease_until;
 	int			nwait,
 				maxwait;
-	TimestampTz *wait_from;		/* enqueued_at of first deliveries */
+	TimestampTz *wait_from;		/* when first deliveries became readable */
 	int			ndelay,
 				maxdelay;
-	TimestampTz *delay_from;	/* enqueued_at of acked messages */
+	TimestampTz *delay_from;	/* enqueued_at (appended_at) of acked messages */
 } MqStatsPending;
+
+/* A message as a read or pop found it (mq_stats_picked). */
+typedef struct MqStatsPicked
+{
+	int64		msg_id;
+	TimestampTz visible_at;
+	bool		expired;		/* its lease had run out */
+	bool		first;			/* never delivered before (attempt 0) */
+} MqStatsPicked;
 
 /* GUCs */
 bool		mq_stats_enabled = true;
@@ -187,6 +216,11 @@ static int	maxpending = 0;
 static MqStatsPending *last_pending = NULL;
 static MemoryContext pending_cxt = NULL;
 static bool samples_taken = false;
+
+/* the messages noted by the current read or pop */
+static MqStatsPicked *picked = NULL;
+static int	npicked = 0;
+static int	maxpicked = 0;
 
 /*
  * The shared entries this backend used last, so that a commit need not
@@ -282,21 +316,21 @@ mq_hist_value(int b)
 /* ---- what a transaction does: pending records --------------------------- */
 
 static MqStatsPending *
-mq_pending(MqQueue *queue)
+mq_pending_of(char kind, const char *name, Oid relid)
 {
 	int			level = GetCurrentTransactionNestLevel();
 	MqStatsPending *p;
 	int			i;
 
 	if (last_pending != NULL && last_pending->level == level &&
-		last_pending->relid == queue->relid &&
-		strcmp(last_pending->name, queue->name) == 0)
+		last_pending->relid == relid && last_pending->kind == kind &&
+		strcmp(last_pending->name, name) == 0)
 		return last_pending;
 	for (i = 0; i < npending; i++)
 	{
 		p = pending[i];
-		if (p->level == level && p->relid == queue->relid &&
-			strcmp(p->name, queue->name) == 0)
+		if (p->level == level && p->relid == relid && p->kind == kind &&
+			strcmp(p->name, name) == 0)
 			return last_pending = p;
 	}
 
@@ -315,11 +349,19 @@ mq_pending(MqQueue *queue)
 	}
 	p = pending[npending];
 	memset(p, 0, sizeof(MqStatsPending));
-	strlcpy(p->name, queue->name, sizeof(p->name));
-	p->relid = queue->relid;
+	strlcpy(p->name, name, sizeof(p->name));
+	p->kind = kind;
+	p->relid = relid;
 	p->level = level;
 	npending++;
 	return last_pending = p;
+}
+
+/* The record of a queue or stream. */
+static inline MqStatsPending *
+mq_pending(MqQueue *queue)
+{
+	return mq_pending_of(queue->kind, queue->name, queue->relid);
 }
 
 static void
@@ -347,7 +389,10 @@ mq_stats_active(void)
 	return stats_shared != NULL && mq_stats_enabled;
 }
 
-/* n messages sent to queue (mq_send, mq_send_batch). */
+/*
+ * n messages sent to queue (mq_send, mq_send_batch, a copy published), or
+ * n records appended to a stream.
+ */
 void
 MqStatsSent(MqQueue *queue, uint64 n)
 {
@@ -356,19 +401,74 @@ MqStatsSent(MqQueue *queue, uint64 n)
 	mq_pending(queue)->counts[MQ_STAT_SENT] += n;
 }
 
+PG_FUNCTION_INFO_V1(mq_stats_picked);
+
+/*
+ * mq.stats_picked(msg_id, attempt, visible_at, lease_expires_at): the last
+ * condition of reads and pops (PICKED in stmt.c), true, called with each
+ * message they take as it was before the statement.  Notes it for
+ * MqStatsDelivered.  Not STRICT: lease_expires_at is NULL but on a lease.
+ */
+Datum
+mq_stats_picked(PG_FUNCTION_ARGS)
+{
+	MqStatsPicked *m;
+
+	if (!mq_stats_active() || PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_BOOL(true);
+	if (npicked == maxpicked)
+	{
+		/* what a failed recheck left is dropped rather than kept growing */
+		if (maxpicked >= 2 * MQ_MAX_QTY)
+			npicked = 0;
+		else
+		{
+			int			newmax = Max(16, maxpicked * 2);
+
+			picked = picked == NULL ?
+				MemoryContextAlloc(TopMemoryContext, newmax * sizeof(MqStatsPicked)) :
+				repalloc(picked, newmax * sizeof(MqStatsPicked));
+			maxpicked = newmax;
+		}
+	}
+	/* a recheck of the message just noted (EvalPlanQual) replaces it */
+	if (npicked > 0 && picked[npicked - 1].msg_id == PG_GETARG_INT64(0))
+		npicked--;
+	m = &picked[npicked++];
+	m->msg_id = PG_GETARG_INT64(0);
+	m->first = PG_GETARG_INT32(1) == 0;
+	m->visible_at = PG_GETARG_TIMESTAMPTZ(2);
+	m->expired = !PG_ARGISNULL(3);
+	PG_RETURN_BOOL(true);
+}
+
+/* qsort and bsearch: by msg_id (a key is an MqStatsPicked or an int64) */
+static int
+mq_picked_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 /*
  * The n rows of a read (popped false) or pop (popped true) delivered
- * messages; rows holds them as mq_message (attempt in column 2,
- * enqueued_at in 3, lease_expires_at in 4).  A pop is a delivery and an
- * ack at once.  A message on its first attempt gives a wait sample; one
- * delivered again is a retry after a nack or an expired lease.
+ * messages; rows holds them as mq_message (msg_id in column 1, attempt in
+ * 2, enqueued_at in 3, lease_expires_at in 4).  A pop is a delivery and an
+ * ack at once.  A message noted by mq_stats_picked as never delivered
+ * before gives a wait sample from when it became readable; one whose lease
+ * had run out counts as an expired lease.
  */
 void
 MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 {
 	MqStatsPending *p;
 	uint64		i;
+	int			npicks = npicked;
+	bool		sorted = false;
 
+	npicked = 0;
 	if (!mq_stats_active() || n == 0)
 		return;
 	p = mq_pending(queue);
@@ -381,15 +481,28 @@ MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 	{
 		HeapTuple	tup = rows->vals[i];
 		bool		isnull;
-		int32		attempt;
+		int64		msg_id;
 		TimestampTz enqueued_at;
+		MqStatsPicked *m;
 
-		attempt = DatumGetInt32(SPI_getbinval(tup, rows->tupdesc, 2, &isnull));
+		msg_id = DatumGetInt64(SPI_getbinval(tup, rows->tupdesc, 1, &isnull));
 		enqueued_at = DatumGetTimestampTz(SPI_getbinval(tup, rows->tupdesc, 3, &isnull));
-		if (attempt <= 1)
-			mq_pending_push(&p->wait_from, &p->nwait, &p->maxwait, enqueued_at);
+		/* noted in the order returned, mostly: else sort and search */
+		if (i < (uint64) npicks && picked[i].msg_id == msg_id)
+			m = &picked[i];
 		else
-			p->redelivered++;	/* after a nack or an expired lease */
+		{
+			if (!sorted)
+			{
+				qsort(picked, npicks, sizeof(MqStatsPicked), mq_picked_cmp);
+				sorted = true;
+			}
+			m = bsearch(&msg_id, picked, npicks, sizeof(MqStatsPicked), mq_picked_cmp);
+		}
+		if (m != NULL && m->expired)
+			p->counts[MQ_STAT_EXPIRED]++;
+		else if (m != NULL && m->first)
+			mq_pending_push(&p->wait_from, &p->nwait, &p->maxwait, m->visible_at);
 		if (popped)
 			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay, enqueued_at);
 		else
@@ -438,8 +551,6 @@ MqStatsNacked(MqQueue *queue, bool dead)
 	p->leased--;
 	if (dead)
 		p->counts[MQ_STAT_DEAD_LETTERED]++;
-	else
-		p->retries++;
 }
 
 /* n exhausted leases found expired and dead-lettered by the worker. */
@@ -455,7 +566,44 @@ MqStatsExpired(MqQueue *queue, uint64 n)
 	p->counts[MQ_STAT_DEAD_LETTERED] += n;
 }
 
-/* queue is being dropped: free its entry if the drop commits. */
+/*
+ * A committed consume of a stream returned the n records in rows (with
+ * their appended_at): delivered and acked at once, whatever the group.
+ */
+void
+MqStatsConsumed(MqQueue *stream, SPITupleTable *rows, uint64 n)
+{
+	MqStatsPending *p;
+	int			col;
+	uint64		i;
+
+	if (!mq_stats_active() || n == 0)
+		return;
+	p = mq_pending(stream);
+	p->counts[MQ_STAT_DELIVERED] += n;
+	p->counts[MQ_STAT_ACKED] += n;
+	col = SPI_fnumber(rows->tupdesc, "appended_at");
+	for (i = 0; col > 0 && i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(rows->vals[i], rows->tupdesc, col, &isnull);
+
+		if (!isnull)
+			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay,
+							DatumGetTimestampTz(d));
+	}
+}
+
+/* One message published to topic (however many copies it made). */
+void
+MqStatsPublished(const char *topic)
+{
+	if (!mq_stats_active())
+		return;
+	mq_pending_of(MQ_KIND_TOPIC, topic, InvalidOid)->counts[MQ_STAT_SENT]++;
+}
+
+/* queue (or stream) is being dropped: free its entry if the drop commits. */
 void
 MqStatsDropped(MqQueue *queue)
 {
@@ -464,14 +612,23 @@ MqStatsDropped(MqQueue *queue)
 	mq_pending(queue)->dropped = true;
 }
 
+/* ... and a topic. */
+void
+MqStatsTopicDropped(const char *topic)
+{
+	if (stats_shared == NULL)
+		return;
+	mq_pending_of(MQ_KIND_TOPIC, topic, InvalidOid)->dropped = true;
+}
+
 /* ---- commit: applying the records to shared memory ---------------------- */
 
 static void
-mq_stats_key(MqStatsKey *key, const char *name)
+mq_stats_key(MqStatsKey *key, char kind, const char *name)
 {
 	memset(key, 0, sizeof(MqStatsKey));
 	key->dbid = MyDatabaseId;
-	key->kind = MQ_KIND_QUEUE;
+	key->kind = kind;
 	strlcpy(key->name, name, sizeof(key->name));
 }
 
@@ -480,7 +637,6 @@ static void
 mq_entry_zero(MqStatsEntry *e, TimestampTz now)
 {
 	memset(e->counts, 0, sizeof(e->counts));
-	e->retries = 0;
 	e->stats_reset = now;
 	memset(e->rate_second, 0, sizeof(e->rate_second));
 	memset(e->rate_sent, 0, sizeof(e->rate_sent));
@@ -554,20 +710,6 @@ mq_entry_add(MqStatsEntry *e, MqStatsPending *p, TimestampTz now)
 		/* a queue of the same name dropped and created again */
 		mq_entry_zero(e, now);
 		e->relid = p->relid;
-	}
-
-	/*
-	 * A delivery on a later attempt follows either a nack for a retry or an
-	 * expired lease: those the nacks not yet followed by a delivery do not
-	 * explain found an expired lease.
-	 */
-	e->retries += p->retries;
-	if (p->redelivered > 0)
-	{
-		int64		explained = Min(p->redelivered, e->retries);
-
-		e->retries -= explained;
-		p->counts[MQ_STAT_EXPIRED] += p->redelivered - explained;
 	}
 	for (i = 0; i < MQ_STAT_NCOUNTERS; i++)
 		e->counts[i] += p->counts[i];
@@ -682,7 +824,7 @@ mq_stats_flush(void)
 		MqStatsKey	key;
 		MqStatsEntry *e;
 
-		mq_stats_key(&key, p->name);
+		mq_stats_key(&key, p->kind, p->name);
 		if (p->dropped)
 		{
 			LWLockAcquire(stats_shared->lock, LW_EXCLUSIVE);
@@ -745,6 +887,7 @@ mq_pending_clear(void)
 static void
 mq_stats_xact_callback(XactEvent event, void *arg)
 {
+	npicked = 0;
 	if (npending == 0)
 		return;
 	if (event == XACT_EVENT_COMMIT && stats_shared != NULL)
@@ -763,6 +906,8 @@ mq_stats_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int			i,
 				j;
 
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		npicked = 0;
 	if (npending == 0)
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
@@ -882,20 +1027,27 @@ MqMayMonitor(MqCall *call, MqQueue *queue)
 		MqHasPrivilege(call, queue, MQ_PRIV_SEND | MQ_PRIV_READ | MQ_PRIV_MANAGE);
 }
 
-/* The names of every queue, in order; needs an MqBegin'd call. */
+/*
+ * The names of every queue, stream and topic, in order, and their kinds
+ * (the catalog's: 'queue', 'stream', 'topic'); needs an MqBegin'd call.
+ */
 static char **
-mq_queue_names(uint64 *n)
+mq_queue_names(uint64 *n, char ***kinds)
 {
 	char	  **names;
 	uint64		i;
 
-	if (SPI_execute("SELECT queue_name FROM mq.queue ORDER BY queue_name",
+	if (SPI_execute("SELECT queue_name, kind FROM mq.queue ORDER BY queue_name",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the catalog of queues");
 	*n = SPI_processed;
 	names = palloc(sizeof(char *) * (*n + 1));
+	*kinds = palloc(sizeof(char *) * (*n + 1));
 	for (i = 0; i < *n; i++)
+	{
 		names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		(*kinds)[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
 	return names;
 }
 
@@ -958,8 +1110,8 @@ mq_percentile(const uint64 *hist, uint64 total, double p)
 #define MQ_STATS_COLS 17
 
 static void
-mq_stats_row(ReturnSetInfo *rsinfo, const char *name, MqStatsEntry *e,
-			 bool have, int waiting, TimestampTz now)
+mq_stats_row(ReturnSetInfo *rsinfo, const char *name, const char *kind,
+			 MqStatsEntry *e, bool have, int waiting, TimestampTz now)
 {
 	Datum		values[MQ_STATS_COLS];
 	bool		nulls[MQ_STATS_COLS];
@@ -979,7 +1131,7 @@ mq_stats_row(ReturnSetInfo *rsinfo, const char *name, MqStatsEntry *e,
 	memset(wait, 0, sizeof(wait));
 	memset(delay, 0, sizeof(delay));
 	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum("queue");
+	values[1] = CStringGetTextDatum(kind);
 	for (i = 0; i < MQ_STAT_NCOUNTERS; i++)
 		values[2 + i] = Int64GetDatum(have ? e->counts[i] : 0);
 	if (have)
@@ -1035,8 +1187,24 @@ mq_stats_row(ReturnSetInfo *rsinfo, const char *name, MqStatsEntry *e,
 }
 
 /*
- * The rows of view mq_stats: one per queue the caller may monitor, with
- * zeros for a queue nothing was counted for yet.  Empty without preload.
+ * May the caller of call see the figures of the topic of that name?  With
+ * any privilege on it, or as a member of pg_monitor.  False if there is no
+ * such topic (any longer).
+ */
+static bool
+mq_may_monitor_topic(MqCall *call, const char *name)
+{
+	MqTopic    *topic = MqTopicLookup(call, name);
+
+	return topic != NULL &&
+		(has_privs_of_role(call->caller, ROLE_PG_MONITOR) ||
+		 MqTopicHasPrivilege(call, topic, MQ_PRIV_SEND | MQ_PRIV_READ | MQ_PRIV_MANAGE));
+}
+
+/*
+ * The rows of view mq_stats: one per queue, stream and topic the caller may
+ * monitor, with zeros for one nothing was counted for yet.  Empty without
+ * preload.
  */
 Datum
 mq_stats_rows(PG_FUNCTION_ARGS)
@@ -1045,6 +1213,7 @@ mq_stats_rows(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	MqCall		call;
 	char	  **names;
+	char	  **kinds;
 	uint64		n,
 				i;
 	MqStatsBackend *backends;
@@ -1056,20 +1225,34 @@ mq_stats_rows(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 
 	MqBegin(&call, NULL, 0, false);
-	names = mq_queue_names(&n);
+	names = mq_queue_names(&n, &kinds);
 	backends = mq_backends_copy(&nbackends);
 	for (i = 0; i < n; i++)
 	{
-		MqQueue    *queue = MqLookup(&call, names[i], true);
+		MqQueue    *queue = NULL;
 		MqStatsKey	key;
 		MqStatsEntry *shared;
 		bool		have = false;
 		int			waiting = 0;
+		Oid			relid = InvalidOid;
+		char		kind;
 		int			j;
 
-		if (queue == NULL || !MqMayMonitor(&call, queue))
-			continue;
-		mq_stats_key(&key, queue->name);
+		if (strcmp(kinds[i], "topic") == 0)
+		{
+			if (!mq_may_monitor_topic(&call, names[i]))
+				continue;
+			kind = MQ_KIND_TOPIC;
+		}
+		else
+		{
+			queue = MqLookup(&call, names[i], true);
+			if (queue == NULL || !MqMayMonitor(&call, queue))
+				continue;
+			kind = queue->kind;
+			relid = queue->relid;
+		}
+		mq_stats_key(&key, kind, names[i]);
 		LWLockAcquire(stats_shared->lock, LW_SHARED);
 		shared = hash_search(stats_hash, &key, HASH_FIND, NULL);
 		if (shared != NULL)
@@ -1077,30 +1260,30 @@ mq_stats_rows(PG_FUNCTION_ARGS)
 			SpinLockAcquire(&shared->mutex);
 			memcpy(e, shared, sizeof(MqStatsEntry));
 			SpinLockRelease(&shared->mutex);
-			have = (e->relid == queue->relid);
+			have = (e->relid == relid);
 		}
 		LWLockRelease(stats_shared->lock);
-		for (j = 0; j < nbackends; j++)
+		for (j = 0; queue != NULL && j < nbackends; j++)
 		{
 			if (strcmp(backends[j].wait_name, queue->name) == 0)
 				waiting++;
 		}
-		mq_stats_row(rsinfo, queue->name, e, have, waiting, now);
+		mq_stats_row(rsinfo, names[i], kinds[i], e, have, waiting, now);
 	}
 	MqEnd(&call);
 	return (Datum) 0;
 }
 
 /*
- * Forget the figures of one queue (needs manage) or of every queue of the
- * database (NULL: superuser).
+ * Forget the figures of one queue, stream or topic (needs manage on it) or
+ * of every one of the database (NULL: superuser).
  */
 Datum
 mq_stats_reset(PG_FUNCTION_ARGS)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	MqCall		call;
-	MqQueue    *queue = NULL;
+	char	   *name = NULL;
 
 	if (PG_ARGISNULL(0))
 	{
@@ -1111,7 +1294,24 @@ mq_stats_reset(PG_FUNCTION_ARGS)
 					 errhint("Only a superuser may; reset one queue with mq_stats_reset(queue).")));
 	}
 	else
-		queue = MqBegin(&call, MqArgQueueName(fcinfo, 0), MQ_PRIV_MANAGE, false);
+	{
+		MqQueue    *queue;
+
+		name = MqArgQueueName(fcinfo, 0);
+		MqBegin(&call, NULL, 0, true);
+		queue = MqLookup(&call, name, true);
+		if (queue != NULL)
+			MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
+		else
+		{
+			MqTopic    *topic = MqTopicLookup(&call, name);
+
+			if (topic == NULL)
+				MqLookup(&call, name, false);	/* raises 42704 */
+			else if (!MqTopicHasPrivilege(&call, topic, MQ_PRIV_MANAGE))
+				MqPrivilegeDenied("topic", name, MQ_PRIV_MANAGE);
+		}
+	}
 
 	if (stats_shared != NULL)
 	{
@@ -1122,9 +1322,10 @@ mq_stats_reset(PG_FUNCTION_ARGS)
 		hash_seq_init(&seq, stats_hash);
 		while ((e = hash_seq_search(&seq)) != NULL)
 		{
-			if (e->key.dbid != MyDatabaseId || e->key.kind != MQ_KIND_QUEUE)
+			if (e->key.dbid != MyDatabaseId)
 				continue;
-			if (queue != NULL && strcmp(e->key.name, queue->name) != 0)
+			/* one name is never two objects at once: any kind */
+			if (name != NULL && strcmp(e->key.name, name) != 0)
 				continue;
 			SpinLockAcquire(&e->mutex);
 			mq_entry_zero(e, now);
@@ -1132,7 +1333,7 @@ mq_stats_reset(PG_FUNCTION_ARGS)
 		}
 		LWLockRelease(stats_shared->lock);
 	}
-	if (queue != NULL)
+	if (name != NULL)
 		MqEnd(&call);
 	PG_RETURN_VOID();
 }

@@ -740,6 +740,7 @@ MqStreamAppend(MqQueue *stream, Oid nspid, text *key, Datum body, Datum headers,
 											  msg_id >> MQ_SEGMENT_BITS),
 						values, nulls, 0, false);
 	mq_appended(stream);
+	MqStatsSent(stream, 1);
 	return msg_id;
 }
 
@@ -878,6 +879,7 @@ mq_append_batch(PG_FUNCTION_ARGS)
 		else
 			mq_stream_exec(stream, SS_APPEND_BATCH, values, nulls, 0, false);
 		mq_appended(stream);
+		MqStatsSent(stream, nelems);
 		for (i = 0; i < nelems; i++)
 		{
 			bool		isnull = false;
@@ -978,6 +980,7 @@ mq_consume_once(FunctionCallInfo fcinfo, MqQueue *stream, const char *group, int
 		last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[SPI_processed - 1],
 										   SPI_tuptable->tupdesc, 1, &isnull));
 		MqReturnRows(fcinfo);
+		MqStatsConsumed(stream, SPI_tuptable, SPI_processed);
 		SPI_freetuptable(SPI_tuptable);
 
 		values[0] = CStringGetTextDatum(group);

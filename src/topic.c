@@ -904,6 +904,7 @@ mq_publish(PG_FUNCTION_ARGS)
 		MqStatsSent(queue, 1);
 		copies++;
 	}
+	MqStatsPublished(name);
 	MqEnd(&call);
 	PG_RETURN_INT32(copies);
 }

@@ -1,10 +1,12 @@
 -- Monitoring (SPEC §12.4): the statistics objects and their shape, and
 -- monitoring without the right to consume: members of pg_monitor see every
 -- queue in mq_queues, mq_metrics, mq_stats, mq_consumers and mq_overview,
--- and can change nothing.  Other roles see the queues they hold a privilege
--- on; resetting needs manage (all queues: superuser).
+-- and every stream and topic in mq_stats, and can change nothing.  Other
+-- roles see those they hold a privilege on; resetting needs manage (all:
+-- superuser).  (The test is one transaction, so nothing here is counted:
+-- sql/stats.sql checks the counts.)
 BEGIN;
-SELECT plan(37);
+SELECT plan(53);
 
 -- the objects
 SELECT has_view('mq_stats');
@@ -33,6 +35,8 @@ CREATE ROLE tap_mon_watch IN ROLE pg_monitor;
 CREATE ROLE tap_mon_nobody;
 CREATE ROLE tap_mon_manager;
 GRANT EXECUTE ON FUNCTION mq_create TO tap_mon_owner;
+GRANT EXECUTE ON FUNCTION mq_create_stream TO tap_mon_owner;
+GRANT EXECUTE ON FUNCTION mq_create_topic TO tap_mon_owner;
 
 SET ROLE tap_mon_owner;
 DO $$
@@ -41,6 +45,12 @@ BEGIN
 	PERFORM mq_send('tap_mon', '{"n": 1}');
 	PERFORM mq_send('tap_mon', '{"n": 2}');
 	PERFORM mq_grant('tap_mon', 'tap_mon_manager', 'manage');
+	PERFORM mq_create_stream('tap_mon_s');
+	PERFORM mq_append('tap_mon_s', '{"n": 1}');
+	PERFORM mq_create_topic('tap_mon_t');
+	PERFORM mq_publish('tap_mon_t', 'a', '{"n": 1}');
+	PERFORM mq_grant('tap_mon_s', 'tap_mon_manager', 'manage');
+	PERFORM mq_grant('tap_mon_t', 'tap_mon_manager', 'manage');
 END $$;
 RESET ROLE;
 
@@ -56,7 +66,15 @@ SELECT is((SELECT count(*)::int FROM mq_stats WHERE queue = 'tap_mon'), 1,
 	'pg_monitor: mq_stats lists the queue');
 SELECT is((SELECT count(*)::int FROM mq_overview WHERE queue = 'tap_mon'), 1,
 	'pg_monitor: mq_overview lists the queue');
+SELECT results_eq($$SELECT queue, kind FROM mq_stats WHERE queue LIKE 'tap\_mon\__' ORDER BY queue$$,
+	$$VALUES ('tap_mon_s'::text, 'stream'::text), ('tap_mon_t', 'topic')$$,
+	'pg_monitor: mq_stats lists the stream and the topic');
 -- ... and can change nothing
+SELECT throws_ok($$SELECT mq_stats_reset('tap_mon_s')$$, '42501', NULL, 'pg_monitor: no reset of a stream');
+SELECT throws_ok($$SELECT mq_stats_reset('tap_mon_t')$$, '42501', NULL, 'pg_monitor: no reset of a topic');
+SELECT throws_ok($$SELECT mq_append('tap_mon_s', '{}')$$, '42501', NULL, 'pg_monitor: no append');
+SELECT throws_ok($$SELECT mq_consume('tap_mon_s', 'g')$$, '42501', NULL, 'pg_monitor: no consume');
+SELECT throws_ok($$SELECT mq_publish('tap_mon_t', 'a', '{}')$$, '42501', NULL, 'pg_monitor: no publish');
 SELECT throws_ok($$SELECT mq_read('tap_mon')$$, '42501', NULL, 'pg_monitor: no read');
 SELECT throws_ok($$SELECT mq_pop('tap_mon')$$, '42501', NULL, 'pg_monitor: no pop');
 SELECT throws_ok($$SELECT mq_ack('tap_mon', 1)$$, '42501', NULL, 'pg_monitor: no ack');
@@ -75,6 +93,10 @@ SET ROLE tap_mon_nobody;
 SELECT is_empty($$SELECT * FROM mq_queues WHERE queue = 'tap_mon'$$, 'nobody: mq_queues');
 SELECT is_empty($$SELECT * FROM mq_metrics() WHERE queue = 'tap_mon'$$, 'nobody: mq_metrics()');
 SELECT is_empty($$SELECT * FROM mq_stats WHERE queue = 'tap_mon'$$, 'nobody: mq_stats');
+SELECT is_empty($$SELECT * FROM mq_stats WHERE queue = 'tap_mon_s'$$, 'nobody: mq_stats of the stream');
+SELECT is_empty($$SELECT * FROM mq_stats WHERE queue = 'tap_mon_t'$$, 'nobody: mq_stats of the topic');
+SELECT throws_ok($$SELECT mq_stats_reset('tap_mon_s')$$, '42501', NULL, 'nobody: no reset of the stream');
+SELECT throws_ok($$SELECT mq_stats_reset('tap_mon_t')$$, '42501', NULL, 'nobody: no reset of the topic');
 SELECT is_empty($$SELECT * FROM mq_overview WHERE queue = 'tap_mon'$$, 'nobody: mq_overview');
 SELECT throws_ok($$SELECT * FROM mq_metrics('tap_mon')$$, '42501', NULL, 'nobody: mq_metrics by name');
 SELECT throws_ok($$SELECT mq_stats_reset('tap_mon')$$, '42501', NULL, 'nobody: no reset');
@@ -85,6 +107,10 @@ SET ROLE tap_mon_manager;
 SELECT is((SELECT count(*)::int FROM mq_stats WHERE queue = 'tap_mon'), 1,
 	'manage: mq_stats lists the queue');
 SELECT lives_ok($$SELECT mq_stats_reset('tap_mon')$$, 'manage: reset of the queue');
+SELECT is((SELECT count(*)::int FROM mq_stats WHERE queue IN ('tap_mon_s', 'tap_mon_t')), 2,
+	'manage: mq_stats lists the stream and the topic');
+SELECT lives_ok($$SELECT mq_stats_reset('tap_mon_s')$$, 'manage: reset of the stream');
+SELECT lives_ok($$SELECT mq_stats_reset('tap_mon_t')$$, 'manage: reset of the topic');
 SELECT throws_ok($$SELECT mq_stats_reset()$$, '42501', NULL, 'manage: no reset of all');
 RESET ROLE;
 SELECT lives_ok($$SELECT mq_stats_reset()$$, 'superuser: reset of all');
@@ -95,6 +121,16 @@ SELECT is((SELECT count(*)::int FROM mq_stats WHERE queue = 'tap_mon'), 1,
 	'owner: mq_stats lists the queue');
 SELECT is((SELECT retrying FROM mq_metrics('tap_mon')), 0::bigint, 'mq_metrics has retrying');
 SELECT is((SELECT kind FROM mq_stats WHERE queue = 'tap_mon'), 'queue', 'kind is queue');
+SELECT is((SELECT kind FROM mq_stats WHERE queue = 'tap_mon_s'), 'stream', 'owner: the stream, kind stream');
+SELECT is((SELECT kind FROM mq_stats WHERE queue = 'tap_mon_t'), 'topic', 'owner: the topic, kind topic');
+RESET ROLE;
+-- a role with read on the stream sees the stream only
+SET ROLE tap_mon_owner;
+DO $$ BEGIN PERFORM mq_grant('tap_mon_s', 'tap_mon_nobody', 'read'); END $$;
+RESET ROLE;
+SET ROLE tap_mon_nobody;
+SELECT results_eq($$SELECT queue FROM mq_stats WHERE queue LIKE 'tap\_mon%' ORDER BY queue$$,
+	$$VALUES ('tap_mon_s'::text)$$, 'read on the stream: mq_stats lists the stream only');
 RESET ROLE;
 
 SELECT * FROM finish();

@@ -39,12 +39,13 @@ SELECT results_eq(
 	   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'mq'
 	  WHERE NOT has_function_privilege('public', p.oid, 'EXECUTE')
 	  ORDER BY 1$$,
-	$$VALUES ('mq.worker_notify()'),
+	$$VALUES ('mq.stats_picked(bigint,integer,timestamp with time zone,timestamp with time zone)'),
+	         ('mq.worker_notify()'),
 	         ('mq_create(text,interval,integer,interval,interval,interval,boolean,boolean,interval,boolean,integer)'),
 	         ('mq_create_stream(text,integer,interval,boolean)'),
 	         ('mq_create_topic(text)'),
 	         ('mq_worker_start()')$$,
-	'mq_create, mq_create_stream, mq_create_topic, mq_worker_start and the internal mq.worker_notify are the only functions of mq that PUBLIC may not execute');
+	'mq_create, mq_create_stream, mq_create_topic, mq_worker_start and the internal mq.stats_picked and mq.worker_notify are the only functions of mq that PUBLIC may not execute');
 
 SET ROLE tap_alice;
 SELECT throws_ok($$SELECT mq_create('tap_p')$$,

@@ -106,6 +106,11 @@ ok(defined $latency && $latency < 2,
 	'expired last lease dead-lettered within 2 s (' . ($latency // 'never') . ' s)');
 is($node->safe_psql('postgres', "SELECT count(*) FROM mq_read('poison')"), '0',
 	'and never delivered again');
+# mq_stats: the worker's commit counts the lease it found expired, once
+ok(defined wait_for('postgres',
+	"SELECT (delivered, nacked, expired, dead_lettered) = (2, 1, 1, 1)"
+	  . " FROM mq_stats WHERE queue = 'poison'", 10),
+	'mq_stats counts the last lease the worker found expired, and its dead letter');
 $latency = dead_letter_latency('app2', 'poison');
 ok(defined $latency && $latency < 2, 'the same in the second database');
 
