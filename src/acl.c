@@ -171,6 +171,30 @@ MqHasPrivilegeOn(MqCall *call, Oid owner, const MqGrant *grants, int ngrants,
 }
 
 /*
+ * The caller must hold manage on name, a queue, stream or topic: 42704 if
+ * there is no such object, 42501 without the privilege.  Returns the queue
+ * or stream, NULL for a topic.
+ */
+MqQueue *
+MqCheckManage(MqCall *call, const char *name)
+{
+	MqQueue    *queue = MqLookup(call, name, true);
+	MqTopic    *topic;
+
+	if (queue != NULL)
+	{
+		MqCheckPrivilege(call, queue, MQ_PRIV_MANAGE);
+		return queue;
+	}
+	topic = MqTopicLookup(call, name);
+	if (topic == NULL)
+		MqLookup(call, name, false);	/* raises 42704 */
+	else if (!MqTopicHasPrivilege(call, topic, MQ_PRIV_MANAGE))
+		MqPrivilegeDenied("topic", name, MQ_PRIV_MANAGE);
+	return NULL;
+}
+
+/*
  * Grant or revoke; returns true if the grant was added (removed), false if
  * it was already there (not there).  Needs the manage privilege.
  */
@@ -195,18 +219,7 @@ mq_change_grant(FunctionCallInfo fcinfo, bool grant)
 				 errhint("Grant to an existing role, by name.")));
 
 	MqBegin(&call, NULL, 0, true);
-	queue = MqLookup(&call, name, true);
-	if (queue != NULL)
-		MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
-	else
-	{
-		MqTopic    *topic = MqTopicLookup(&call, name);
-
-		if (topic == NULL)
-			MqLookup(&call, name, false);	/* raises 42704 */
-		if (!MqTopicHasPrivilege(&call, topic, MQ_PRIV_MANAGE))
-			MqPrivilegeDenied("topic", name, MQ_PRIV_MANAGE);
-	}
+	queue = MqCheckManage(&call, name);
 	values[0] = CStringGetTextDatum(name);
 	values[1] = PG_GETARG_DATUM(1);
 	values[2] = CStringGetTextDatum(MqPrivilegeName(priv));

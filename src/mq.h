@@ -203,6 +203,7 @@ extern SPIPlanPtr MqPlan(MqQueue *queue, MqStmt stmt);
 extern void MqReturnRows(FunctionCallInfo fcinfo);
 extern int	MqExecuteLatest(SPIPlanPtr plan, Datum *args, long count);
 extern void MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
+extern MqQueue *MqCheckManage(MqCall *call, const char *name);
 
 /* due.c */
 extern void MqDueInit(void);

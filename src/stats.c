@@ -1295,22 +1295,9 @@ mq_stats_reset(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		MqQueue    *queue;
-
 		name = MqArgQueueName(fcinfo, 0);
 		MqBegin(&call, NULL, 0, true);
-		queue = MqLookup(&call, name, true);
-		if (queue != NULL)
-			MqCheckPrivilege(&call, queue, MQ_PRIV_MANAGE);
-		else
-		{
-			MqTopic    *topic = MqTopicLookup(&call, name);
-
-			if (topic == NULL)
-				MqLookup(&call, name, false);	/* raises 42704 */
-			else if (!MqTopicHasPrivilege(&call, topic, MQ_PRIV_MANAGE))
-				MqPrivilegeDenied("topic", name, MQ_PRIV_MANAGE);
-		}
+		(void) MqCheckManage(&call, name);
 	}
 
 	if (stats_shared != NULL)
