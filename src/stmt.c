@@ -106,20 +106,47 @@
 /*
  * 0.2: reads and pops return group_id and priority too.  The priority
  * variants pick from the index on (priority DESC, visible_at, msg_id), which
- * only a queue that has had a non-zero priority has; they take no scan
- * floor (the floor is a key of the other index).
+ * only a queue that has had a non-zero priority has, one range of
+ * priorities after the other, highest first.  Their last four parameters
+ * are arrays with an element per range (hi, lo, and a scan floor as
+ * visible_at and msg_id; see "priority levels" in floor.c): a range of one
+ * level (lo = hi) is searched from its floor, with the level as an
+ * equality so that the index scan starts at the floor and stops at the
+ * first entry beyond "now"; a range of levels this backend does not know
+ * (lo < hi) is searched whole, its bounds ending the scan.  A function
+ * scan with a lateral subquery has one plan, a nested loop that takes the
+ * ranges in array order and stops at the LIMIT, so the rows come in
+ * (priority DESC, visible_at, msg_id) order and no row of a lower range is
+ * locked once the limit is reached.
  */
 #define MSG_COLS "msg_id, attempt, enqueued_at, lease_expires_at, body, headers"
 #define MSG_COLS2 MSG_COLS ", group_id, priority, topic, routing_key"
 
-#define PICK_PRIO(limit) \
-	" FROM %1$s WHERE visible_at" LE "$1 AND attempt" LT "$2" \
-	" ORDER BY priority DESC, visible_at, msg_id LIMIT " limit \
-	" FOR UPDATE SKIP LOCKED"
-#define READABLE_PRIO \
-	"SELECT msg_id, visible_at, priority" PICK_PRIO("$3")
-#define FIRST_READABLE_PRIO \
-	"(SELECT msg_id" PICK_PRIO("1") ")"
+#define LEVEL_RANGES(h, l, f, i) \
+	" ROWS FROM (pg_catalog.unnest(" h "), pg_catalog.unnest(" l ")," \
+	" pg_catalog.unnest(" f "), pg_catalog.unnest(" i ")) WITH ORDINALITY" \
+	" AS r(hi, lo, f, fid, n)"
+#define PICK_LEVELS(h, l, f, i, limit) \
+	" FROM" LEVEL_RANGES(h, l, f, i) " CROSS JOIN LATERAL" \
+	" (SELECT * FROM (SELECT msg_id, visible_at, priority FROM %1$s" \
+	" WHERE r.lo" EQ "r.hi AND priority" EQ "r.hi" \
+	" AND (visible_at, msg_id)" GE "(r.f, r.fid) AND visible_at" LE "$1" \
+	" AND attempt" LT "$2 ORDER BY visible_at, msg_id LIMIT " limit \
+	" FOR UPDATE SKIP LOCKED) l UNION ALL SELECT * FROM (SELECT msg_id," \
+	" visible_at, priority FROM %1$s WHERE r.lo" LT "r.hi" \
+	" AND priority" GE "r.lo AND priority" LE "r.hi AND visible_at" LE "$1" \
+	" AND attempt" LT "$2 ORDER BY priority DESC, visible_at, msg_id" \
+	" LIMIT " limit " FOR UPDATE SKIP LOCKED) g) c LIMIT " limit
+#define READABLE_PRIO(h, l, f, i) \
+	"SELECT c.msg_id, c.visible_at, c.priority" PICK_LEVELS(h, l, f, i, "$3")
+#define FIRST_READABLE_PRIO(h, l, f, i) \
+	"(SELECT c.msg_id" PICK_LEVELS(h, l, f, i, "1") ")"
+#define READ_LEVELS READABLE_PRIO("$5", "$6", "$7", "$8")
+#define FIRST_READ_LEVELS FIRST_READABLE_PRIO("$5", "$6", "$7", "$8")
+#define POP_LEVELS READABLE_PRIO("$4", "$5", "$6", "$7")
+#define FIRST_POP_LEVELS FIRST_READABLE_PRIO("$4", "$5", "$6", "$7")
+#define LEVELS_TYPES \
+	INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID
 #define IN_PRIO_ORDER(cte) \
 	" FROM " cte " JOIN c ON " cte ".msg_id" EQ "c.msg_id" \
 	" ORDER BY c.priority DESC, c.visible_at, c.msg_id"
@@ -227,6 +254,7 @@ typedef struct MqStmtDef
 	Oid			argtypes[MQ_MAX_ARGS];
 	bool		floor;			/* the last two parameters are the scan floor */
 	MqStmt		one;			/* the statement to run instead when $3 = 1 */
+	bool		levels;			/* the last four are priority ranges (floor.c) */
 } MqStmtDef;
 
 static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS];
@@ -461,13 +489,14 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		true
 	},
 	[MQ_STMT_READ_PRIO] = {
-		READ2_SQL(READABLE_PRIO, IN_PRIO_ORDER),
-		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID},
-		false, MQ_STMT_READ_PRIO_ONE
+		READ2_SQL(READ_LEVELS, IN_PRIO_ORDER),
+		8, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, LEVELS_TYPES},
+		false, MQ_STMT_READ_PRIO_ONE, true
 	},
 	[MQ_STMT_READ_PRIO_ONE] = {
-		READ2_ONE_SQL(FIRST_READABLE_PRIO),
-		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}
+		READ2_ONE_SQL(FIRST_READ_LEVELS),
+		8, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, LEVELS_TYPES},
+		false, 0, true
 	},
 	[MQ_STMT_POP] = {
 		POP2_SQL(READABLE("$4", "$5"), IN_READ_ORDER, ""),
@@ -488,20 +517,40 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
 	[MQ_STMT_POP_PRIO] = {
-		POP2_SQL(READABLE_PRIO, IN_PRIO_ORDER, ""),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}, false, MQ_STMT_POP_PRIO_ONE
+		POP2_SQL(POP_LEVELS, IN_PRIO_ORDER, ""),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES},
+		false, MQ_STMT_POP_PRIO_ONE, true
 	},
 	[MQ_STMT_POP_PRIO_ONE] = {
-		POP2_ONE_SQL(FIRST_READABLE_PRIO, ""),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+		POP2_ONE_SQL(FIRST_POP_LEVELS, ""),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES}, false, 0, true
 	},
 	[MQ_STMT_POP_PRIO_RETAIN] = {
-		POP2_SQL(READABLE_PRIO, IN_PRIO_ORDER, RETAIN_POPPED),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}, false, MQ_STMT_POP_PRIO_ONE_RETAIN
+		POP2_SQL(POP_LEVELS, IN_PRIO_ORDER, RETAIN_POPPED),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES},
+		false, MQ_STMT_POP_PRIO_ONE_RETAIN, true
 	},
 	[MQ_STMT_POP_PRIO_ONE_RETAIN] = {
-		POP2_ONE_SQL(FIRST_READABLE_PRIO, RETAIN_POPPED),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+		POP2_ONE_SQL(FIRST_POP_LEVELS, RETAIN_POPPED),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES}, false, 0, true
+	},
+	/*
+	 * floor.c: per range ($1 to $4 as above, in order), the least key of a
+	 * message of that level that is not exhausted ($5 max_attempts) from
+	 * the range's floor up, or, for a range of levels, the highest level in
+	 * it that has a row; NULLs when there is none.
+	 */
+	[MQ_STMT_LEVELS] = {
+		"SELECT r.hi, r.lo, m.priority, m.visible_at, m.msg_id FROM"
+		LEVEL_RANGES("$1", "$2", "$3", "$4") " LEFT JOIN LATERAL"
+		" (SELECT * FROM (SELECT priority, visible_at, msg_id FROM %1$s"
+		" WHERE r.lo" EQ "r.hi AND priority" EQ "r.hi"
+		" AND (visible_at, msg_id)" GE "(r.f, r.fid) AND attempt" LT "$5"
+		" ORDER BY visible_at, msg_id LIMIT 1) l UNION ALL"
+		" SELECT * FROM (SELECT priority, visible_at, msg_id FROM %1$s"
+		" WHERE r.lo" LT "r.hi AND priority" GE "r.lo AND priority" LE "r.hi"
+		" ORDER BY priority DESC LIMIT 1) g) m ON true ORDER BY r.n",
+		5, {LEVELS_TYPES, INT4OID}
 	},
 	[MQ_STMT_SEND_PRIO] = {
 		"INSERT INTO %1$s (visible_at, enqueued_at, body, headers, priority)"
@@ -752,6 +801,15 @@ MqStmtFloorArg(MqStmt stmt, const MqQueue *queue)
 	const MqStmtDef *def = mq_stmt_def(stmt, queue);
 
 	return def->floor ? def->nargs - 2 : -1;
+}
+
+/* ... and of the four arrays of priority ranges (floor.c), or -1 */
+int
+MqStmtLevelsArg(MqStmt stmt, const MqQueue *queue)
+{
+	const MqStmtDef *def = mq_stmt_def(stmt, queue);
+
+	return def->levels ? def->nargs - 4 : -1;
 }
 
 /*
