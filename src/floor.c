@@ -72,19 +72,19 @@
  * entries of levels the backend does not know.  Known levels stay known
  * until the cache entry is rebuilt (an empty level costs a read one index
  * descent); beyond MQ_MAX_LEVELS, levels stay in the ranges.  Each advance
- * is one statement (MQ_STMT_LEVELS): an index descent per known level and
- * per range between them.
+ * is one statement (MQ_STMT_LEVELS), fetched range by range from the top
+ * down to the first level with a readable message: an index descent each.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type_d.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/sinvaladt.h"
-#include "catalog/pg_type_d.h"
 #include "utils/array.h"
 #include "utils/backend_status.h"
 #include "utils/lsyscache.h"
@@ -179,10 +179,13 @@ MqLevelsArgs(MqQueue *queue, Datum *values, char *nulls)
 
 /*
  * Step (4) level by level, and the levels found in the ranges between
- * those known: see "Priority levels" above.
+ * those known: see "Priority levels" above.  The ranges are fetched one by
+ * one, highest first, down to the first level with a message readable now:
+ * a read goes no further unless that level runs out, and the floors below
+ * stay where they were (lower than need be, never too high).
  */
 static void
-mq_levels_advance(MqQueue *queue, TimestampTz bound, bool recheck)
+mq_levels_advance(MqQueue *queue, TimestampTz now, TimestampTz bound, bool recheck)
 {
 	Datum		values[5];
 	Datum		hi[2 * MQ_MAX_LEVELS + 1];
@@ -193,8 +196,7 @@ mq_levels_advance(MqQueue *queue, TimestampTz bound, bool recheck)
 	int			nfound = 0;
 	int			n = mq_level_ranges(queue, recheck, hi, lo, floor, floor_id);
 	Snapshot	snapshot;
-	int			rc;
-	uint64		row;
+	Portal		portal;
 	int			level = 0;
 	int			i;
 
@@ -205,48 +207,58 @@ mq_levels_advance(MqQueue *queue, TimestampTz bound, bool recheck)
 	values[4] = Int32GetDatum(queue->max_attempts);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	snapshot->curcid = FirstCommandId;	/* blind to our own changes */
-	rc = SPI_execute_snapshot(MqPlan(queue, MQ_STMT_LEVELS), values, NULL,
-							  snapshot, InvalidSnapshot, true, false, 0);
-	UnregisterSnapshot(snapshot);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	/* a read-only cursor runs in the active snapshot */
+	PushActiveSnapshot(snapshot);
+	portal = SPI_cursor_open(NULL, MqPlan(queue, MQ_STMT_LEVELS), values, NULL, true);
+	PopActiveSnapshot();
 
-	for (row = 0; row < SPI_processed; row++)
+	for (;;)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		HeapTuple	tup;
+		TupleDesc	desc;
 		bool		isnull;
 		bool		none;
-		int32		rhi = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		int32		rlo = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		int32		p = DatumGetInt32(SPI_getbinval(tup, desc, 3, &none));
+		int32		rhi;
+		int32		rlo;
+		int32		p;
+		TimestampTz least;
 
+		SPI_cursor_fetch(portal, true, 1);
+		if (SPI_processed == 0)
+			break;
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		rhi = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		rlo = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		p = DatumGetInt32(SPI_getbinval(tup, desc, 3, &none));
+		least = none ? DT_NOEND : DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
 		if (rhi != rlo)
 		{
 			if (!none)
 				found[nfound++] = (int16) p;
+			SPI_freetuptable(SPI_tuptable);
 			continue;
 		}
 		/* the ranges of known levels come in the order of queue->levels */
 		Assert(level < queue->nlevels && queue->levels[level] == rhi);
-		if (!none)
+		if (least < bound)
 		{
-			TimestampTz least = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
-
-			if (least < bound)
-			{
-				queue->level_floor[level] = least;
-				queue->level_floor_id[level] =
-					DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-				level++;
-				continue;
-			}
+			queue->level_floor[level] = least;
+			queue->level_floor_id[level] =
+				DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
 		}
-		queue->level_floor[level] = bound;
-		queue->level_floor_id[level] = PG_INT64_MIN;
+		else
+		{
+			queue->level_floor[level] = bound;
+			queue->level_floor_id[level] = PG_INT64_MIN;
+		}
 		level++;
+		SPI_freetuptable(SPI_tuptable);
+		if (least <= now)
+			break;				/* readable now (unless exhausted meanwhile) */
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_cursor_close(portal);
+	UnregisterSnapshot(snapshot);
 
 	/* new levels, from their start until the next advance */
 	for (i = 0; i < nfound && queue->nlevels < MQ_MAX_LEVELS; i++)
@@ -369,7 +381,7 @@ MqFloorAdvance(MqQueue *queue)
 	{
 		/* nothing to be gained while the bound is unknown */
 		if (bound != DT_NOBEGIN || recheck)
-			mq_levels_advance(queue, bound, recheck);
+			mq_levels_advance(queue, now, bound, recheck);
 		if (recheck)
 			queue->floor_rechecked = now;
 		return;

@@ -535,10 +535,11 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES}, false, 0, true
 	},
 	/*
-	 * floor.c: per range ($1 to $4 as above, in order), the least key of a
-	 * message of that level that is not exhausted ($5 max_attempts) from
-	 * the range's floor up, or, for a range of levels, the highest level in
-	 * it that has a row; NULLs when there is none.
+	 * floor.c: per range ($1 to $4 as above, in order, as the reads take
+	 * them), the least key of a message of that level that is not exhausted
+	 * ($5 max_attempts) from the range's floor up, or, for a range of
+	 * levels, the highest level in it that has a row; NULLs when there is
+	 * none.  Fetched range by range from a cursor.
 	 */
 	[MQ_STMT_LEVELS] = {
 		"SELECT r.hi, r.lo, m.priority, m.visible_at, m.msg_id FROM"
@@ -549,7 +550,7 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		" ORDER BY visible_at, msg_id LIMIT 1) l UNION ALL"
 		" SELECT * FROM (SELECT priority, visible_at, msg_id FROM %1$s"
 		" WHERE r.lo" LT "r.hi AND priority" GE "r.lo AND priority" LE "r.hi"
-		" ORDER BY priority DESC LIMIT 1) g) m ON true ORDER BY r.n",
+		" ORDER BY priority DESC LIMIT 1) g) m ON true",
 		5, {LEVELS_TYPES, INT4OID}
 	},
 	[MQ_STMT_SEND_PRIO] = {
