@@ -225,10 +225,10 @@
 	" SELECT msg_id, attempt, enqueued_at, $1 FROM m)"
 
 /*
- * mq_metrics' statement; parked_cte, plus_ready, plus_delayed and from add
- * the messages parked behind their group's head on 0.2's tables.
+ * mq_metrics' statement; parked_cte, parked_cols and from add, on 0.2's
+ * tables, the messages parked behind their group's head (status.c).
  */
-#define METRICS_SQL(parked_cte, plus_ready, plus_delayed, from) \
+#define METRICS_SQL(parked_cte, parked_cols, from) \
 	"WITH f AS (SELECT" \
 	" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL" \
 	"  AND attempt" EQ "0) AS delayed," \
@@ -237,15 +237,15 @@
 	" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NOT NULL) AS leased" \
 	" FROM %1$s WHERE visible_at" GT "$1)" parked_cte \
 	" SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM %1$s" \
-	"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v)" plus_ready "," \
+	"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v)," \
 	" (SELECT pg_catalog.count(*) FROM %1$s" \
 	"  WHERE visible_at" LE "$1 AND attempt" GE "%4$s)," \
-	" f.delayed" plus_delayed ", f.retrying, f.leased," \
+	" f.delayed, f.retrying, f.leased," \
 	" (SELECT pg_catalog.count(*) FROM (SELECT FROM %2$s LIMIT $3) d)," \
 	" (SELECT pg_catalog.count(*) FROM (SELECT FROM %3$s LIMIT $3) a)," \
 	" $1 OPERATOR(pg_catalog.-) (SELECT enqueued_at FROM %1$s" \
 	"  WHERE visible_at" LE "$1 AND attempt" LT "$2 ORDER BY msg_id LIMIT 1)" \
-	" FROM f" from
+	parked_cols " FROM f" from
 
 typedef struct MqStmtDef
 {
@@ -408,7 +408,7 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	 * up to $3; the oldest ready message is found from the lowest msg_id up.
 	 */
 	[MQ_STMT_METRICS] = {
-		METRICS_SQL("", "", "", ""),
+		METRICS_SQL("", "", ""),
 		3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 	},
 	[MQ_STMT_PURGE] = {
@@ -664,14 +664,15 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		3, {INT8OID, TIMESTAMPTZOID, INT4OID}
 	},
 	/*
-	 * As stmt_defs' METRICS, with the messages parked behind their group's
-	 * head: ready when due (they would be readable but for their group),
-	 * delayed before; they are counted exactly.
+	 * As stmt_defs' METRICS, and the messages parked behind their group's
+	 * head, ready when due (they would be readable but for their group),
+	 * delayed before: counted among the first $3 rows of p_, which have no
+	 * index on visible_at (status.c estimates beyond).
 	 */
 	[MQ_STMT_METRICS] = {
 		METRICS_SQL(", p AS (SELECT pg_catalog.count(*) FILTER (WHERE visible_at" LE "$1) AS r,"
-					" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1) AS d FROM %5$s)",
-					" OPERATOR(pg_catalog.+) p.r", " OPERATOR(pg_catalog.+) p.d", ", p"),
+					" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1) AS d"
+					" FROM (SELECT visible_at FROM %5$s LIMIT $3) s)", ", p.r, p.d", ", p"),
 		3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 	},
 	/* returns the live messages removed, parked ones included */
