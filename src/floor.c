@@ -259,6 +259,8 @@ mq_levels_advance(MqQueue *queue, TimestampTz now, TimestampTz bound, bool reche
 	}
 	SPI_cursor_close(portal);
 	UnregisterSnapshot(snapshot);
+	for (i = 0; i < 4; i++)
+		pfree(DatumGetPointer(values[i]));
 
 	/* new levels, from their start until the next advance */
 	for (i = 0; i < nfound && queue->nlevels < MQ_MAX_LEVELS; i++)

@@ -717,6 +717,7 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	Datum		fvalues[MQ_MAX_ARGS];
 	char		fnulls[MQ_MAX_ARGS];
 	int			rc;
+	int			i;
 
 	if (levelsarg >= 0)
 	{
@@ -753,6 +754,9 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	rc = SPI_execute_plan(plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	/* a waiting read runs this many times before SPI_finish */
+	for (i = 0; levelsarg >= 0 && i < 4; i++)
+		pfree(DatumGetPointer(fvalues[levelsarg + i]));
 	mq_note_work(queue, stmt);
 	return rc;
 }
