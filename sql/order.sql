@@ -231,6 +231,22 @@ SELECT clock_timestamp() - :'t0' >= '300 ms' AS waited_for_budget;
 SELECT mq_alter('ord_rate', rate_limit => 0);
 SELECT count(*) >= 7 AS the_rest FROM mq_read('ord_rate', qty => 10);
 
+-- mq_metrics counts parked messages up to mq.metrics_exact_limit: 1 head
+-- and 30 parked messages (5 of them delayed) are 26 ready and 5 delayed;
+-- beyond the limit the parked messages are estimated from their table's
+-- statistics (30), and those delayed are those among the rows seen (none
+-- of the first 11)
+SELECT mq_create('ord_metrics');
+SELECT count(*) FROM mq_send_batch('ord_metrics', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 26)),
+                                   group_ids => array_fill('m'::text, ARRAY[26]));
+SELECT count(*) FROM mq_send_batch('ord_metrics', ARRAY(SELECT '{}'::jsonb FROM generate_series(1, 5)),
+                                   delay => '1 hour', group_ids => array_fill('m'::text, ARRAY[5]));
+ANALYZE mq.p_ord_metrics;
+SELECT ready, delayed FROM mq_metrics('ord_metrics');
+SET mq.metrics_exact_limit = 10;
+SELECT ready, delayed FROM mq_metrics('ord_metrics');
+RESET mq.metrics_exact_limit;
+
 SELECT mq_drop(queue) FROM mq_queues WHERE queue LIKE 'ord\_%' ORDER BY queue;
 SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'mq' AND c.relname LIKE '%ord\_%';

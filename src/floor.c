@@ -52,16 +52,42 @@
  * the backend status array and the lock table are read the way
  * pg_stat_activity and CREATE INDEX CONCURRENTLY read them.
  *
+ * Priority levels.  A queue with priorities is read through its index on
+ * (priority DESC, visible_at, msg_id), where the dead entries of each level
+ * lie at the start of that level's range: one floor for the whole queue
+ * would be held back by the oldest message of the lowest level and skip
+ * nothing where reads are.  So each backend keeps a floor F_p per level p
+ * it knows of (up to MQ_MAX_LEVELS of them), computed as F is, with (4)
+ * taken among the messages of level p: steps (1) to (3) bound every
+ * visible_at written later whatever its level, and a message's priority
+ * never changes while it is in the live table (a lease, nack or extend
+ * changes its visible_at only; a send, a group's promotion or a redrive
+ * writes a new row with a visible_at of the clock plus a delay), so the
+ * argument above holds level by level.  A read then searches the known
+ * levels from their floors and every range of priorities between them
+ * (and above and below them) whole (stmt.c): a level this backend has not
+ * seen yet, sent by another session a moment ago, is found in its range,
+ * only without a floor; the next advance adds it to the levels known.  A
+ * range search is bounded on both sides by priority, so it walks only the
+ * entries of levels the backend does not know.  Known levels stay known
+ * until the cache entry is rebuilt (an empty level costs a read one index
+ * descent); beyond MQ_MAX_LEVELS, levels stay in the ranges.  Each advance
+ * is one statement (MQ_STMT_LEVELS), fetched range by range from the top
+ * down to the first level with a readable message: an index descent each.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type_d.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/sinvaladt.h"
+#include "utils/array.h"
 #include "utils/backend_status.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -80,6 +106,179 @@ MqFloorReset(MqQueue *queue)
 	queue->scan_floor_id = PG_INT64_MIN;
 	queue->floor_advanced = 0;
 	queue->floor_rechecked = 0;
+	queue->nlevels = 0;
+}
+
+/*
+ * The ranges of priorities a read of a queue with priorities searches, in
+ * the order it searches them: each level known, from its floor (from the
+ * start when recheck), and each range of levels between them, whole.
+ * Arrays of 2 * MQ_MAX_LEVELS + 1 elements; returns their number.
+ */
+static int
+mq_level_ranges(MqQueue *queue, bool recheck, Datum *hi, Datum *lo,
+				Datum *floor, Datum *floor_id)
+{
+	int32		top = PG_INT16_MAX;
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i <= queue->nlevels; i++)
+	{
+		int32		level = i < queue->nlevels ? queue->levels[i] : PG_INT16_MIN - 1;
+
+		if (level < top)
+		{
+			hi[n] = Int32GetDatum(top);
+			lo[n] = Int32GetDatum(level + 1);
+			floor[n] = TimestampTzGetDatum(DT_NOBEGIN);
+			floor_id[n] = Int64GetDatum(PG_INT64_MIN);
+			n++;
+		}
+		if (i == queue->nlevels)
+			break;
+		hi[n] = lo[n] = Int32GetDatum(level);
+		floor[n] = TimestampTzGetDatum(recheck ? DT_NOBEGIN : queue->level_floor[i]);
+		floor_id[n] = Int64GetDatum(recheck ? PG_INT64_MIN : queue->level_floor_id[i]);
+		n++;
+		top = level - 1;
+	}
+	return n;
+}
+
+static Datum
+mq_array(Datum *elems, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, n, type, typlen, typbyval, typalign));
+}
+
+/*
+ * The last four parameters of a read or pop of a queue with priorities:
+ * the arrays of its ranges (stmt.c).
+ */
+void
+MqLevelsArgs(MqQueue *queue, Datum *values, char *nulls)
+{
+	Datum		hi[2 * MQ_MAX_LEVELS + 1];
+	Datum		lo[2 * MQ_MAX_LEVELS + 1];
+	Datum		floor[2 * MQ_MAX_LEVELS + 1];
+	Datum		floor_id[2 * MQ_MAX_LEVELS + 1];
+	int			n = mq_level_ranges(queue, false, hi, lo, floor, floor_id);
+
+	values[0] = mq_array(hi, n, INT4OID);
+	values[1] = mq_array(lo, n, INT4OID);
+	values[2] = mq_array(floor, n, TIMESTAMPTZOID);
+	values[3] = mq_array(floor_id, n, INT8OID);
+	memset(nulls, ' ', 4);
+}
+
+/*
+ * Step (4) level by level, and the levels found in the ranges between
+ * those known: see "Priority levels" above.  The ranges are fetched one by
+ * one, highest first, down to the first level with a message readable now:
+ * a read goes no further unless that level runs out, and the floors below
+ * stay where they were (lower than need be, never too high).
+ */
+static void
+mq_levels_advance(MqQueue *queue, TimestampTz now, TimestampTz bound, bool recheck)
+{
+	Datum		values[5];
+	Datum		hi[2 * MQ_MAX_LEVELS + 1];
+	Datum		lo[2 * MQ_MAX_LEVELS + 1];
+	Datum		floor[2 * MQ_MAX_LEVELS + 1];
+	Datum		floor_id[2 * MQ_MAX_LEVELS + 1];
+	int16		found[2 * MQ_MAX_LEVELS + 1];
+	int			nfound = 0;
+	int			n = mq_level_ranges(queue, recheck, hi, lo, floor, floor_id);
+	Snapshot	snapshot;
+	Portal		portal;
+	int			level = 0;
+	int			i;
+
+	values[0] = mq_array(hi, n, INT4OID);
+	values[1] = mq_array(lo, n, INT4OID);
+	values[2] = mq_array(floor, n, TIMESTAMPTZOID);
+	values[3] = mq_array(floor_id, n, INT8OID);
+	values[4] = Int32GetDatum(queue->max_attempts);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	snapshot->curcid = FirstCommandId;	/* blind to our own changes */
+	/* a read-only cursor runs in the active snapshot */
+	PushActiveSnapshot(snapshot);
+	portal = SPI_cursor_open(NULL, MqPlan(queue, MQ_STMT_LEVELS), values, NULL, true);
+	PopActiveSnapshot();
+
+	for (;;)
+	{
+		HeapTuple	tup;
+		TupleDesc	desc;
+		bool		isnull;
+		bool		none;
+		int32		rhi;
+		int32		rlo;
+		int32		p;
+		TimestampTz least;
+
+		SPI_cursor_fetch(portal, true, 1);
+		if (SPI_processed == 0)
+			break;
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		rhi = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		rlo = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		p = DatumGetInt32(SPI_getbinval(tup, desc, 3, &none));
+		least = none ? DT_NOEND : DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+		if (rhi != rlo)
+		{
+			if (!none)
+				found[nfound++] = (int16) p;
+			SPI_freetuptable(SPI_tuptable);
+			continue;
+		}
+		/* the ranges of known levels come in the order of queue->levels */
+		Assert(level < queue->nlevels && queue->levels[level] == rhi);
+		if (least < bound)
+		{
+			queue->level_floor[level] = least;
+			queue->level_floor_id[level] =
+				DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		}
+		else
+		{
+			queue->level_floor[level] = bound;
+			queue->level_floor_id[level] = PG_INT64_MIN;
+		}
+		level++;
+		SPI_freetuptable(SPI_tuptable);
+		if (least <= now)
+			break;				/* readable now (unless exhausted meanwhile) */
+	}
+	SPI_cursor_close(portal);
+	UnregisterSnapshot(snapshot);
+	for (i = 0; i < 4; i++)
+		pfree(DatumGetPointer(values[i]));
+
+	/* new levels, from their start until the next advance */
+	for (i = 0; i < nfound && queue->nlevels < MQ_MAX_LEVELS; i++)
+	{
+		int			j = queue->nlevels;
+
+		while (j > 0 && queue->levels[j - 1] < found[i])
+		{
+			queue->levels[j] = queue->levels[j - 1];
+			queue->level_floor[j] = queue->level_floor[j - 1];
+			queue->level_floor_id[j] = queue->level_floor_id[j - 1];
+			j--;
+		}
+		queue->levels[j] = found[i];
+		queue->level_floor[j] = DT_NOBEGIN;
+		queue->level_floor_id[j] = PG_INT64_MIN;
+		queue->nlevels++;
+	}
 }
 
 /*
@@ -180,6 +379,15 @@ MqFloorAdvance(MqQueue *queue)
 	/* (1) to (3) */
 	bound = Min(now, GetCurrentTransactionStartTimestamp());
 	bound = mq_writers_bound(queue->relid, bound);
+	if (queue->priorities)
+	{
+		/* nothing to be gained while the bound is unknown */
+		if (bound != DT_NOBEGIN || recheck)
+			mq_levels_advance(queue, now, bound, recheck);
+		if (recheck)
+			queue->floor_rechecked = now;
+		return;
+	}
 	if (bound <= queue->scan_floor && !recheck)
 		return;
 

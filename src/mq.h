@@ -25,6 +25,9 @@
 #define MQ_MAX_QTY				10000
 /* most parameters of any statement in stmt.c */
 #define MQ_MAX_ARGS				10
+
+/* the priority levels of a queue that get a scan floor of their own */
+#define MQ_MAX_LEVELS			16
 /* longest error kept by mq_nack, in bytes; longer ones are truncated */
 #define MQ_MAX_ERROR_LEN		8192
 /* longest group_id and dedup_key, in characters */
@@ -108,6 +111,7 @@ typedef enum MqStmt
 	MQ_STMT_POP_PRIO_ONE,
 	MQ_STMT_POP_PRIO_RETAIN,
 	MQ_STMT_POP_PRIO_ONE_RETAIN,
+	MQ_STMT_LEVELS,
 	MQ_STMT_NEXT_ID,
 	MQ_STMT_DEDUP,
 	MQ_STMT_GROUP_JOIN,
@@ -166,6 +170,11 @@ typedef struct MqQueue
 	int64		scan_floor_id;
 	TimestampTz floor_advanced; /* when scan_floor last moved or was checked */
 	TimestampTz floor_rechecked;	/* when it was last checked from the start */
+	/* ... and, with priorities, from one floor per level known (floor.c) */
+	int			nlevels;
+	int16		levels[MQ_MAX_LEVELS];	/* highest first */
+	TimestampTz level_floor[MQ_MAX_LEVELS];
+	int64		level_floor_id[MQ_MAX_LEVELS];
 	/* the cache keeps a bounded number of entries (queue.c) */
 	uint64		last_used;		/* cache clock at the last lookup */
 	int			pins;			/* calls using the entry: not evicted */
@@ -248,6 +257,7 @@ extern char *MqExhaustedIndexSql(const char *queue, int32 max_attempts);
 extern const char *MqObjectName(char kind, const char *queue, const char *what,
 						  bool qualified);
 extern int	MqStmtFloorArg(MqStmt stmt, const MqQueue *queue);
+extern int	MqStmtLevelsArg(MqStmt stmt, const MqQueue *queue);
 extern MqStmt MqStmtChoose(MqStmt stmt, const MqQueue *queue, Datum *values);
 extern char *MqOrderTablesSql(const char *queue, bool unlogged);
 extern char *MqPriorityIndexSql(const char *queue);
@@ -273,6 +283,7 @@ extern void MqScheduleRun(TimestampTz *next);
 /* floor.c */
 extern void MqFloorReset(MqQueue *queue);
 extern void MqFloorAdvance(MqQueue *queue);
+extern void MqLevelsArgs(MqQueue *queue, Datum *values, char *nulls);
 
 /* validate.c */
 extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);

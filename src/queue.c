@@ -704,19 +704,37 @@ mq_note_work(MqQueue *queue, MqStmt stmt)
  * Run one of a queue's statements.  The statements that pick readable
  * messages take the queue's scan floor as their last two parameters, which
  * the caller does not pass: they are added here, after moving the floor up
- * if it is time to (floor.c).  A read or pop of one message runs its own
- * cheaper statement (MqStmtChoose).
+ * if it is time to (floor.c); those of a queue with priorities take the
+ * ranges of priorities with their floors as their last four.  A read or
+ * pop of one message runs its own cheaper statement (MqStmtChoose).
  */
 int
 MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long count)
 {
 	SPIPlanPtr	plan;
 	int			floorarg = MqStmtFloorArg(stmt, queue);
+	int			levelsarg = MqStmtLevelsArg(stmt, queue);
 	Datum		fvalues[MQ_MAX_ARGS];
 	char		fnulls[MQ_MAX_ARGS];
 	int			rc;
+	int			i;
 
-	if (floorarg >= 0)
+	if (levelsarg >= 0)
+	{
+		/* the same with the priority ranges and their floors */
+		Assert(levelsarg + 4 <= MQ_MAX_ARGS);
+		stmt = MqStmtChoose(stmt, queue, values);
+		MqFloorAdvance(queue);
+		memcpy(fvalues, values, levelsarg * sizeof(Datum));
+		if (nulls)
+			memcpy(fnulls, nulls, levelsarg);
+		else
+			memset(fnulls, ' ', levelsarg);
+		MqLevelsArgs(queue, fvalues + levelsarg, fnulls + levelsarg);
+		values = fvalues;
+		nulls = fnulls;
+	}
+	else if (floorarg >= 0)
 	{
 		Assert(floorarg + 2 <= MQ_MAX_ARGS);
 		stmt = MqStmtChoose(stmt, queue, values);
@@ -736,6 +754,9 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	rc = SPI_execute_plan(plan, values, nulls, false, count);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	/* a waiting read runs this many times before SPI_finish */
+	for (i = 0; levelsarg >= 0 && i < 4; i++)
+		pfree(DatumGetPointer(fvalues[levelsarg + i]));
 	mq_note_work(queue, stmt);
 	return rc;
 }

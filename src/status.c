@@ -193,6 +193,8 @@ mq_metrics_row(ReturnSetInfo *rsinfo, MqCall *call, MqQueue *queue,
 		int64		c[7];
 		bool		isnull;
 		int64		retrying;
+		int64		parked = 0;
+		int64		parked_delayed = 0;
 
 		args[0] = TimestampTzGetDatum(now);
 		args[1] = Int32GetDatum(queue->max_attempts);
@@ -205,9 +207,21 @@ mq_metrics_row(ReturnSetInfo *rsinfo, MqCall *call, MqQueue *queue,
 								  8, &nulls[6]);
 		/* c: visible now (capped), exhausted, delayed, retrying, leased, dead, retained */
 		retrying = c[3];
+		/* 0.2: the messages parked behind their group's head, due and not */
+		if (queue->v2)
+		{
+			int64		parked_ready = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+																	 SPI_tuptable->tupdesc, 9, &isnull));
+
+			parked_delayed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 10, &isnull));
+			/* beyond the limit, all but the delayed ones seen are ready */
+			parked = mq_capped(parked_ready + parked_delayed, 'p', call, queue->name,
+							   0) - parked_delayed;
+		}
 		values[1] = Int64GetDatum(mq_capped(c[0], 'q', call, queue->name,
-											c[2] + c[3] + c[4] + c[1]) - c[1]);
-		values[2] = Int64GetDatum(ncols > 7 ? c[2] : c[2] + retrying);
+											c[2] + c[3] + c[4] + c[1]) - c[1] + parked);
+		values[2] = Int64GetDatum((ncols > 7 ? c[2] : c[2] + retrying) + parked_delayed);
 		values[3] = Int64GetDatum(c[4] + c[1]);
 		values[4] = Int64GetDatum(mq_capped(c[5], 'd', call, queue->name, 0));
 		values[5] = Int64GetDatum(mq_capped(c[6], 'a', call, queue->name, 0));

@@ -106,20 +106,47 @@
 /*
  * 0.2: reads and pops return group_id and priority too.  The priority
  * variants pick from the index on (priority DESC, visible_at, msg_id), which
- * only a queue that has had a non-zero priority has; they take no scan
- * floor (the floor is a key of the other index).
+ * only a queue that has had a non-zero priority has, one range of
+ * priorities after the other, highest first.  Their last four parameters
+ * are arrays with an element per range (hi, lo, and a scan floor as
+ * visible_at and msg_id; see "priority levels" in floor.c): a range of one
+ * level (lo = hi) is searched from its floor, with the level as an
+ * equality so that the index scan starts at the floor and stops at the
+ * first entry beyond "now"; a range of levels this backend does not know
+ * (lo < hi) is searched whole, its bounds ending the scan.  A function
+ * scan with a lateral subquery has one plan, a nested loop that takes the
+ * ranges in array order and stops at the LIMIT, so the rows come in
+ * (priority DESC, visible_at, msg_id) order and no row of a lower range is
+ * locked once the limit is reached.
  */
 #define MSG_COLS "msg_id, attempt, enqueued_at, lease_expires_at, body, headers"
 #define MSG_COLS2 MSG_COLS ", group_id, priority, topic, routing_key"
 
-#define PICK_PRIO(limit) \
-	" FROM %1$s WHERE visible_at" LE "$1 AND attempt" LT "$2" \
-	" ORDER BY priority DESC, visible_at, msg_id LIMIT " limit \
-	" FOR UPDATE SKIP LOCKED"
-#define READABLE_PRIO \
-	"SELECT msg_id, visible_at, priority" PICK_PRIO("$3")
-#define FIRST_READABLE_PRIO \
-	"(SELECT msg_id" PICK_PRIO("1") ")"
+#define LEVEL_RANGES(h, l, f, i) \
+	" ROWS FROM (pg_catalog.unnest(" h "), pg_catalog.unnest(" l ")," \
+	" pg_catalog.unnest(" f "), pg_catalog.unnest(" i ")) WITH ORDINALITY" \
+	" AS r(hi, lo, f, fid, n)"
+#define PICK_LEVELS(h, l, f, i, limit) \
+	" FROM" LEVEL_RANGES(h, l, f, i) " CROSS JOIN LATERAL" \
+	" (SELECT * FROM (SELECT msg_id, visible_at, priority FROM %1$s" \
+	" WHERE r.lo" EQ "r.hi AND priority" EQ "r.hi" \
+	" AND (visible_at, msg_id)" GE "(r.f, r.fid) AND visible_at" LE "$1" \
+	" AND attempt" LT "$2 ORDER BY visible_at, msg_id LIMIT " limit \
+	" FOR UPDATE SKIP LOCKED) l UNION ALL SELECT * FROM (SELECT msg_id," \
+	" visible_at, priority FROM %1$s WHERE r.lo" LT "r.hi" \
+	" AND priority" GE "r.lo AND priority" LE "r.hi AND visible_at" LE "$1" \
+	" AND attempt" LT "$2 ORDER BY priority DESC, visible_at, msg_id" \
+	" LIMIT " limit " FOR UPDATE SKIP LOCKED) g) c LIMIT " limit
+#define READABLE_PRIO(h, l, f, i) \
+	"SELECT c.msg_id, c.visible_at, c.priority" PICK_LEVELS(h, l, f, i, "$3")
+#define FIRST_READABLE_PRIO(h, l, f, i) \
+	"(SELECT c.msg_id" PICK_LEVELS(h, l, f, i, "1") ")"
+#define READ_LEVELS READABLE_PRIO("$5", "$6", "$7", "$8")
+#define FIRST_READ_LEVELS FIRST_READABLE_PRIO("$5", "$6", "$7", "$8")
+#define POP_LEVELS READABLE_PRIO("$4", "$5", "$6", "$7")
+#define FIRST_POP_LEVELS FIRST_READABLE_PRIO("$4", "$5", "$6", "$7")
+#define LEVELS_TYPES \
+	INT4ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID
 #define IN_PRIO_ORDER(cte) \
 	" FROM " cte " JOIN c ON " cte ".msg_id" EQ "c.msg_id" \
 	" ORDER BY c.priority DESC, c.visible_at, c.msg_id"
@@ -208,10 +235,10 @@
 	" SELECT msg_id, attempt, enqueued_at, $1 FROM m)"
 
 /*
- * mq_metrics' statement; parked_cte, plus_ready, plus_delayed and from add
- * the messages parked behind their group's head on 0.2's tables.
+ * mq_metrics' statement; parked_cte, parked_cols and from add, on 0.2's
+ * tables, the messages parked behind their group's head (status.c).
  */
-#define METRICS_SQL(parked_cte, plus_ready, plus_delayed, from) \
+#define METRICS_SQL(parked_cte, parked_cols, from) \
 	"WITH f AS (SELECT" \
 	" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NULL" \
 	"  AND attempt" EQ "0) AS delayed," \
@@ -220,15 +247,15 @@
 	" pg_catalog.count(*) FILTER (WHERE lease_expires_at IS NOT NULL) AS leased" \
 	" FROM %1$s WHERE visible_at" GT "$1)" parked_cte \
 	" SELECT (SELECT pg_catalog.count(*) FROM (SELECT FROM %1$s" \
-	"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v)" plus_ready "," \
+	"  WHERE visible_at" LE "$1 ORDER BY visible_at, msg_id LIMIT $3) v)," \
 	" (SELECT pg_catalog.count(*) FROM %1$s" \
 	"  WHERE visible_at" LE "$1 AND attempt" GE "%4$s)," \
-	" f.delayed" plus_delayed ", f.retrying, f.leased," \
+	" f.delayed, f.retrying, f.leased," \
 	" (SELECT pg_catalog.count(*) FROM (SELECT FROM %2$s LIMIT $3) d)," \
 	" (SELECT pg_catalog.count(*) FROM (SELECT FROM %3$s LIMIT $3) a)," \
 	" $1 OPERATOR(pg_catalog.-) (SELECT enqueued_at FROM %1$s" \
 	"  WHERE visible_at" LE "$1 AND attempt" LT "$2 ORDER BY msg_id LIMIT 1)" \
-	" FROM f" from
+	parked_cols " FROM f" from
 
 typedef struct MqStmtDef
 {
@@ -237,6 +264,7 @@ typedef struct MqStmtDef
 	Oid			argtypes[MQ_MAX_ARGS];
 	bool		floor;			/* the last two parameters are the scan floor */
 	MqStmt		one;			/* the statement to run instead when $3 = 1 */
+	bool		levels;			/* the last four are priority ranges (floor.c) */
 } MqStmtDef;
 
 static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS];
@@ -390,7 +418,7 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 	 * up to $3; the oldest ready message is found from the lowest msg_id up.
 	 */
 	[MQ_STMT_METRICS] = {
-		METRICS_SQL("", "", "", ""),
+		METRICS_SQL("", "", ""),
 		3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 	},
 	[MQ_STMT_PURGE] = {
@@ -471,13 +499,14 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		true
 	},
 	[MQ_STMT_READ_PRIO] = {
-		READ2_SQL(READABLE_PRIO, IN_PRIO_ORDER),
-		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID},
-		false, MQ_STMT_READ_PRIO_ONE
+		READ2_SQL(READ_LEVELS, IN_PRIO_ORDER),
+		8, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, LEVELS_TYPES},
+		false, MQ_STMT_READ_PRIO_ONE, true
 	},
 	[MQ_STMT_READ_PRIO_ONE] = {
-		READ2_ONE_SQL(FIRST_READABLE_PRIO),
-		4, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID}
+		READ2_ONE_SQL(FIRST_READ_LEVELS),
+		8, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, LEVELS_TYPES},
+		false, 0, true
 	},
 	[MQ_STMT_POP] = {
 		POP2_SQL(READABLE("$4", "$5"), IN_READ_ORDER, ""),
@@ -498,20 +527,41 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		5, {TIMESTAMPTZOID, INT4OID, INT4OID, TIMESTAMPTZOID, INT8OID}, true
 	},
 	[MQ_STMT_POP_PRIO] = {
-		POP2_SQL(READABLE_PRIO, IN_PRIO_ORDER, ""),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}, false, MQ_STMT_POP_PRIO_ONE
+		POP2_SQL(POP_LEVELS, IN_PRIO_ORDER, ""),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES},
+		false, MQ_STMT_POP_PRIO_ONE, true
 	},
 	[MQ_STMT_POP_PRIO_ONE] = {
-		POP2_ONE_SQL(FIRST_READABLE_PRIO, ""),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+		POP2_ONE_SQL(FIRST_POP_LEVELS, ""),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES}, false, 0, true
 	},
 	[MQ_STMT_POP_PRIO_RETAIN] = {
-		POP2_SQL(READABLE_PRIO, IN_PRIO_ORDER, RETAIN_POPPED),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}, false, MQ_STMT_POP_PRIO_ONE_RETAIN
+		POP2_SQL(POP_LEVELS, IN_PRIO_ORDER, RETAIN_POPPED),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES},
+		false, MQ_STMT_POP_PRIO_ONE_RETAIN, true
 	},
 	[MQ_STMT_POP_PRIO_ONE_RETAIN] = {
-		POP2_ONE_SQL(FIRST_READABLE_PRIO, RETAIN_POPPED),
-		3, {TIMESTAMPTZOID, INT4OID, INT4OID}
+		POP2_ONE_SQL(FIRST_POP_LEVELS, RETAIN_POPPED),
+		7, {TIMESTAMPTZOID, INT4OID, INT4OID, LEVELS_TYPES}, false, 0, true
+	},
+	/*
+	 * floor.c: per range ($1 to $4 as above, in order, as the reads take
+	 * them), the least key of a message of that level that is not exhausted
+	 * ($5 max_attempts) from the range's floor up, or, for a range of
+	 * levels, the highest level in it that has a row; NULLs when there is
+	 * none.  Fetched range by range from a cursor.
+	 */
+	[MQ_STMT_LEVELS] = {
+		"SELECT r.hi, r.lo, m.priority, m.visible_at, m.msg_id FROM"
+		LEVEL_RANGES("$1", "$2", "$3", "$4") " LEFT JOIN LATERAL"
+		" (SELECT * FROM (SELECT priority, visible_at, msg_id FROM %1$s"
+		" WHERE r.lo" EQ "r.hi AND priority" EQ "r.hi"
+		" AND (visible_at, msg_id)" GE "(r.f, r.fid) AND attempt" LT "$5"
+		" ORDER BY visible_at, msg_id LIMIT 1) l UNION ALL"
+		" SELECT * FROM (SELECT priority, visible_at, msg_id FROM %1$s"
+		" WHERE r.lo" LT "r.hi AND priority" GE "r.lo AND priority" LE "r.hi"
+		" ORDER BY priority DESC LIMIT 1) g) m ON true",
+		5, {LEVELS_TYPES, INT4OID}
 	},
 	[MQ_STMT_SEND_PRIO] = {
 		"INSERT INTO %1$s (visible_at, enqueued_at, body, headers, priority)"
@@ -624,14 +674,15 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 		3, {INT8OID, TIMESTAMPTZOID, INT4OID}
 	},
 	/*
-	 * As stmt_defs' METRICS, with the messages parked behind their group's
-	 * head: ready when due (they would be readable but for their group),
-	 * delayed before; they are counted exactly.
+	 * As stmt_defs' METRICS, and the messages parked behind their group's
+	 * head, ready when due (they would be readable but for their group),
+	 * delayed before: counted among the first $3 rows of p_, which have no
+	 * index on visible_at (status.c estimates beyond).
 	 */
 	[MQ_STMT_METRICS] = {
 		METRICS_SQL(", p AS (SELECT pg_catalog.count(*) FILTER (WHERE visible_at" LE "$1) AS r,"
-					" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1) AS d FROM %5$s)",
-					" OPERATOR(pg_catalog.+) p.r", " OPERATOR(pg_catalog.+) p.d", ", p"),
+					" pg_catalog.count(*) FILTER (WHERE visible_at" GT "$1) AS d"
+					" FROM (SELECT visible_at FROM %5$s LIMIT $3) s)", ", p.r, p.d", ", p"),
 		3, {TIMESTAMPTZOID, INT4OID, INT8OID}
 	},
 	/* returns the live messages removed, parked ones included */
@@ -762,6 +813,15 @@ MqStmtFloorArg(MqStmt stmt, const MqQueue *queue)
 	const MqStmtDef *def = mq_stmt_def(stmt, queue);
 
 	return def->floor ? def->nargs - 2 : -1;
+}
+
+/* ... and of the four arrays of priority ranges (floor.c), or -1 */
+int
+MqStmtLevelsArg(MqStmt stmt, const MqQueue *queue)
+{
+	const MqStmtDef *def = mq_stmt_def(stmt, queue);
+
+	return def->levels ? def->nargs - 4 : -1;
 }
 
 /*

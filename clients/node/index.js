@@ -110,13 +110,19 @@ async function seek (db, stream, group, { msgId = null, at = null } = {}) {
     [stream, group, msgId === null ? null : idParam(msgId), at])
 }
 
-async function sendBatch (db, queue, bodies, { delay = 0, headers = null } = {}) {
+// groupIds and dedupKeys, when given, have one element per body (null: no
+// group, no key; a key repeated in the batch enqueues once and resolves to
+// the same id for each); priority applies to every message of the batch.
+async function sendBatch (db, queue, bodies, { delay = 0, headers = null, groupIds = null, priority = 0, dedupKeys = null } = {}) {
   const list = Array.from(bodies, toJson)
   if (list.length === 0) return []
   const r = await db.query(
     `SELECT id::text FROM mq_send_batch($1, $2::jsonb[], delay => coalesce(${INTERVAL(3)}, '0'),
-                                        headers => $4::jsonb) AS id`,
-    [queue, list, secs(delay), headers === null ? null : toJson(headers)])
+                                        headers => $4::jsonb, group_ids => $5::text[],
+                                        priority => coalesce($6::int, 0), dedup_keys => $7::text[]) AS id`,
+    [queue, list, secs(delay), headers === null ? null : toJson(headers),
+      groupIds === null ? null : Array.from(groupIds), priority,
+      dedupKeys === null ? null : Array.from(dedupKeys)])
   return r.rows.map((row) => BigInt(row.id))
 }
 

@@ -53,6 +53,33 @@ for (const mode of ['direct', 'pgbouncer']) {
       await admin.query('SELECT mq_drop($1)', [q])
     })
 
+    it('sends a batch with groups, a priority and dedup keys', async () => {
+      const q = h.queueName()
+      await admin.query('SELECT mq_create($1)', [q])
+      let low, ids
+      await h.withClient(config(), async (c) => {
+        low = await mq.sendBatch(c, q, ['low'])
+        ids = await mq.sendBatch(c, q, ['a1', 'b1', 'a2', 'k', 'k again'], {
+          groupIds: ['a', 'b', 'a', null, null],
+          priority: 3,
+          dedupKeys: [null, null, null, 'k1', 'k1']
+        })
+        assert.equal(ids[3], ids[4])
+        assert.equal(new Set(ids).size, 4)
+        assert.deepEqual(await mq.sendBatch(c, q, ['k later'], { dedupKeys: ['k1'] }), [ids[3]])
+        await assert.rejects(mq.sendBatch(c, q, ['x', 'y'], { groupIds: ['a'] }), { code: '22023' })
+      })
+      const r = await admin.query(
+        'SELECT msg_id::text, group_id, priority FROM mq_read($1, qty => 10)', [q])
+      // priority first; a2 waits behind a1 in its group
+      assert.deepEqual(r.rows.map((x) => [BigInt(x.msg_id), x.group_id, x.priority]),
+        [[ids[0], 'a', 3], [ids[1], 'b', 3], [ids[3], null, 3], [low[0], null, 0]])
+      await admin.query('SELECT mq_ack($1, $2::bigint)', [q, ids[0].toString()])
+      const r2 = await admin.query('SELECT msg_id::text FROM mq_read($1, qty => 10)', [q])
+      assert.deepEqual(r2.rows.map((x) => BigInt(x.msg_id)), [ids[2]])
+      await admin.query('SELECT mq_drop($1)', [q])
+    })
+
     it('publishes to the queues whose patterns match', async () => {
       const t = h.queueName()
       const [eu, created, us] = [h.queueName(), h.queueName(), h.queueName()]

@@ -65,16 +65,26 @@ def publish(conn, topic: str, routing_key: str, body: Any, *,
 
 def send_batch(conn, queue: str, bodies: Iterable[Any], *,
                delay: Optional[Seconds] = None,
-               headers: Optional[dict] = None) -> list[int]:
-    """Enqueue one message per body, in order, in one statement; return the ids."""
+               headers: Optional[dict] = None,
+               group_ids: Optional[Iterable[Optional[str]]] = None,
+               priority: Optional[int] = None,
+               dedup_keys: Optional[Iterable[Optional[str]]] = None) -> list[int]:
+    """Enqueue one message per body, in order, in one statement; return the ids.
+
+    group_ids and dedup_keys, when given, have one element per body (None:
+    no group, no key); a key repeated in the batch enqueues once and returns
+    the same id for each.  priority applies to every message of the batch."""
     wrapped = [Jsonb(b) for b in bodies]
     if not wrapped:
         return []
     cur = _execute(conn,
                    "SELECT mq_send_batch(%s, %s::jsonb[], delay => coalesce(%s, '0'::interval),"
-                   " headers => %s)",
+                   " headers => %s, group_ids => %s::text[], priority => coalesce(%s, 0),"
+                   " dedup_keys => %s::text[])",
                    (queue, wrapped, interval(delay),
-                    None if headers is None else Jsonb(headers)))
+                    None if headers is None else Jsonb(headers),
+                    None if group_ids is None else list(group_ids), priority,
+                    None if dedup_keys is None else list(dedup_keys)))
     return [r[0] for r in cur.fetchall()]
 
 

@@ -31,6 +31,26 @@ def test_send_group_priority_dedup(dsn, admin, queue):
                          (queue,)).fetchall() == [(g2,)]
 
 
+def test_send_batch_groups_priority_dedup(dsn, admin, queue):
+    admin.execute("SELECT mq_create(%s)", (queue,))
+    with mq_client.connect(dsn) as conn:
+        low = mq_client.send_batch(conn, queue, ["low"])
+        ids = mq_client.send_batch(conn, queue, ["a1", "b1", "a2", "k", "k again"],
+                                   group_ids=["a", "b", "a", None, None], priority=3,
+                                   dedup_keys=[None, None, None, "k1", "k1"])
+        assert ids[3] == ids[4] and len(set(ids)) == 4
+        assert mq_client.send_batch(conn, queue, ["k later"], dedup_keys=["k1"]) == [ids[3]]
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            mq_client.send_batch(conn, queue, ["x", "y"], group_ids=["a"])
+    rows = admin.execute("SELECT msg_id, group_id, priority FROM mq_read(%s, qty => 10)",
+                         (queue,)).fetchall()
+    # priority first; a2 waits behind a1 in its group
+    assert rows == [(ids[0], "a", 3), (ids[1], "b", 3), (ids[3], None, 3), (low[0], None, 0)]
+    admin.execute("SELECT mq_ack(%s, %s)", (queue, ids[0]))
+    assert admin.execute("SELECT msg_id FROM mq_read(%s, qty => 10)",
+                         (queue,)).fetchall() == [(ids[2],)]
+
+
 @pytest.fixture
 def topic(admin):
     name = _name("tp_")
