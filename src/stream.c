@@ -385,7 +385,8 @@ mq_stream_load(MqQueue *queue, Oid nspid)
 static MqQueue *
 mq_stream_begin(MqCall *call, const char *name, MqPrivilege priv, const char *hint)
 {
-	return mq_stream_check(call, MqBegin(call, name, priv | MQ_ANY_KIND, true), name, hint);
+	return mq_stream_check(call, MqBegin(call, name, priv | MQ_ANY_KIND | MQ_STREAM_CALL, true),
+						   name, hint);
 }
 
 /* Look the stream up again during a wait (the privilege too). */
@@ -394,8 +395,8 @@ mq_stream_begin_again(MqCall *call, const char *name)
 {
 	MqQueue    *queue = MqLookup(call, name, true);
 
-	if (queue != NULL)
-		MqCheckPrivilege(call, queue, MQ_PRIV_READ);
+	if (queue != NULL && !MqHasPrivilege(call, queue, MQ_PRIV_READ))
+		MqPrivilegeDenied("stream", queue->name, MQ_PRIV_READ);
 	return mq_stream_check(call, queue, name, HINT_READ);
 }
 
