@@ -130,6 +130,7 @@ sub pgbench
 			   '-f', "$dir/scripts/$o{sys}_$o{script}.sql",
 			   '-D', 'q=' . queue_name($slot),
 			   '-D', "body=$body", '-D', "bodies=$bodies");
+	push @cmd, map { ('-D', "$_=$o{vars}{$_}") } sort keys %{$o{vars} // {}};
 	push @cmd, $o{txns} ? ('-t', $o{txns}) : ('-T', $o{secs} // $secs);
 	local $ENV{PGOPTIONS} = "-c synchronous_commit=$o{sync}"
 		. ($o{sys} eq 'ref' ? ' -c search_path=' . ref_schema($slot) . ',public' : '');
@@ -620,6 +621,399 @@ sub scen_topics
 	sql('TRUNCATE mq.q_bench, ' . join(', ', map { "mq.q_bench_f$_" } 1 .. 10));
 }
 
+# ---- streams (SPEC 12.5) ------------------------------------------------
+#
+# Streams against mq's own queues and PgQ, in the same rounds, the systems
+# taking turns (the order alternating between rounds); a ratio is the median
+# of the per-round ratios.
+#   sappend1    2 clients, one mq_append a transaction, against one mq_send
+#   sappend100  2 clients, mq_append_batch of 100 against mq_send_batch of 100
+#   sconsume    2 consumers of one group taking 1000 records a call from a
+#               stream of 2 partitions, against 2 clients reading 100 and
+#               acking them (mq_read, mq_ack), and against PgQ batches of
+#               1000 events (one consumer; ticks made by pgq.ticker() calls
+#               after every 1000 events, no pgqd)
+#   sbig        2 clients, each a seek to a random msg_id and a consume of
+#               1000, rolled back, in a stream of $stream_big records against
+#               one of 10^4
+#   sretention  retention under load: 2 clients appending batches of 100 and
+#               2 consuming 1000 a call, on a stream whose retention is 4 s,
+#               for $retention_secs s, with the record tables' n_dead_tup and
+#               size sampled every second (synchronous_commit off)
+
+my $stream_big = $ENV{BENCH_STREAM_BIG} // ($mode eq 'full' ? 10_000_000 : 1_000_000);
+my $stream_small = 10_000;
+my $retention_secs = $mode eq 'full' ? 60 : 20;
+my %stream_fill;		# records appended to each stream so far
+my @retention_samples;	# [secs, record tables' bytes, records, n_dead_tup, g_ bytes, g_ n_dead_tup]
+my %retention;			# what the retention run found
+
+sub reset_stream
+{
+	my ($s, $partitions, $retention) = @_;
+	sql("SELECT mq_drop('$s')",
+		"SELECT mq_create_stream('$s', partitions => $partitions, retention => "
+		. ($retention // 'NULL') . ')');
+	$stream_fill{$s} = 0;
+}
+
+# Append n records (a multiple of 1000) to a stream, keyed so that they
+# spread over its partitions, in transactions of 100,000.
+sub fill_stream
+{
+	my ($s, $n) = @_;
+	$stream_fill{$s} += $n;
+	while ($n > 0)
+	{
+		my $k = $n < 100_000 ? $n : 100_000;
+		sql("SELECT count(*) FROM generate_series(1, $k / 1000) i, LATERAL mq_append_batch('$s',"
+			. " array_fill('$body'::jsonb, ARRAY[1000]),"
+			. " keys => (SELECT array_agg('k' || (j + i)) FROM generate_series(1, 1000) j))");
+		$n -= $k;
+	}
+}
+
+sub stream_lag
+{
+	my ($s, $group) = @_;
+	return sql("SELECT coalesce(sum(lag), 0) FROM mq_groups('$s') WHERE group_name = '$group'");
+}
+
+# One run of 2 consumers of group g on bench_s2, rewound to its start: the
+# records consumed per second.  Enough records for twice the last rate.
+sub stream_consume_run
+{
+	my ($sync) = @_;
+	my $s = 'bench_s2';
+	my $last = $res{sconsume}{$sync}{mq} ? $res{sconsume}{$sync}{mq}[-1] : 150_000;
+	for (my $try = 0;; $try++)
+	{
+		my $want = (int($last * $secs * 2 / 100_000) + 1) * 100_000;
+		if ($stream_fill{$s} < $want)
+		{
+			fill_stream($s, $want - $stream_fill{$s});
+			sql("ANALYZE mq.s_$s");
+		}
+		sql("SELECT mq_seek('$s', 'g', msg_id => 0)", 'CHECKPOINT');
+		my $before = stream_lag($s, 'g');
+		my $r = pgbench(sys => 'mq', script => 'sconsume1000', sync => $sync, vars => {s => $s});
+		my $after = stream_lag($s, 'g');
+		if ($after < 2000)
+		{
+			die "the stream ran dry twice\n" if $try >= 2;
+			$last *= 2;
+			say_progress("stream consume: the stream ran dry, again with more records");
+			next;
+		}
+		return ($before - $after) / $r->{secs};
+	}
+}
+
+# PgQ: k batches of 1000 events, one tick after each (made here by
+# pgq.ticker()), consumed by one consumer, one batch a transaction.
+sub pgq_consume1000_run
+{
+	my ($sync) = @_;
+	my $last = $res{sconsume}{$sync}{pgq} ? $res{sconsume}{$sync}{pgq}[-1] : 60_000;
+	my $k = int($last * $secs * 1.5 / 1000) + 10;
+	reset_queue('pgq');
+	my ($rc, $output) = capture("${bin}pgbench", '-n', '-M', 'prepared', '-c', 1,
+								'-t', $k, '-f', "$dir/scripts/pgq_fill1000.sql",
+								'-D', "body=$body");
+	die "pgq fill failed: $output\n" if $rc != 0;
+	my $ticks = sql("SELECT count(*) FROM pgq.tick t JOIN pgq.queue q ON q.queue_id = t.tick_queue"
+					. " WHERE q.queue_name = 'bench'");
+	die "pgq fill made $ticks ticks for $k batches\n" if $ticks < $k + 1;
+	sql('CHECKPOINT');
+	my $r = pgbench(sys => 'pgq', script => 'consume100', sync => $sync,
+					clients => 1, txns => $k);
+	die "pgq consume failed\n" if $r->{dry};
+	my $left = sql("SELECT coalesce(pending_events, 0) FROM pgq.get_consumer_info('bench', 'bench')");
+	die "pgq consumer left $left events\n" if $left > 0;
+	return $r->{tps} * 1000;
+}
+
+sub scen_stream_core
+{
+	my ($sync) = @_;
+	for my $round (1 .. $rounds)
+	{
+		# single appends and sends, then batches of 100
+		for my $case (['sappend1', 'append1', 'send1', 1], ['sappend100', 'append100', 'send100', 100])
+		{
+			my ($scen, $append, $send, $per) = @$case;
+			for my $sys (turns($round, 'mq', 'ref'))
+			{
+				my $r;
+				if ($sys eq 'mq')
+				{
+					reset_stream('bench_s1', 1);
+					sql('CHECKPOINT');
+					$r = pgbench(sys => 'mq', script => $append, sync => $sync,
+								 vars => {s => 'bench_s1'});
+				}
+				else
+				{
+					reset_queue('mq', 1);
+					sql('CHECKPOINT');
+					$r = pgbench(sys => 'mq', script => $send, sync => $sync);
+				}
+				die "pgbench $scen stopped early\n" if $r->{dry};
+				record($scen, $sync, $sys, $round, $r->{tps} * $per);
+			}
+		}
+		# consumption: stream 1000 a call, queue read 100 + ack, PgQ 1000
+		for my $sys (turns($round, 'mq', 'ref', $have_pgq ? 'pgq' : ()))
+		{
+			my $rate;
+			if ($sys eq 'mq')
+			{
+				$rate = stream_consume_run($sync);
+			}
+			elsif ($sys eq 'ref')
+			{
+				my $last = $res{sconsume}{$sync}{ref} ? $res{sconsume}{$sync}{ref}[-1] : 60_000;
+				my $n = int($last * $secs * 2) + 1000;
+				$rate = consume_run(sys => 'mq', script => 'consume100', sync => $sync,
+									n => $n < 20_000 ? 20_000 : $n);
+			}
+			else
+			{
+				$rate = pgq_consume1000_run($sync);
+			}
+			record('sconsume', $sync, $sys, $round, $rate);
+		}
+	}
+	reset_queue('mq', 1);
+	reset_queue('pgq') if $have_pgq;
+}
+
+# Seek + consume 1000 in a stream of $stream_big records and in one of 10^4.
+sub scen_stream_big
+{
+	my ($sync) = @_;
+	my %range;
+	for my $case (['bench_sbig', $stream_big], ['bench_ssmall', $stream_small])
+	{
+		my ($s, $n) = @$case;
+		if (($stream_fill{$s} // 0) != $n)
+		{
+			reset_stream($s, 2);
+			say_progress("stream of $n records: appending");
+			fill_stream($s, $n);
+			sql("VACUUM ANALYZE mq.s_$s");
+		}
+		my ($lo, $hi) = split /\|/, sql("SELECT min(msg_id), max(msg_id) FROM mq.s_$s");
+		$range{$s} = {lo => $lo, hi => $hi - 4000};
+	}
+	sql('CHECKPOINT');
+	for my $round (1 .. $rounds)
+	{
+		for my $sys (turns($round, 'mq', 'ref'))
+		{
+			my $s = $sys eq 'mq' ? 'bench_sbig' : 'bench_ssmall';
+			my $r = pgbench(sys => 'mq', script => 'sseek1000', sync => $sync,
+							vars => {s => $s, %{$range{$s}}});
+			die "pgbench sseek1000 on $s stopped early\n" if $r->{dry};
+			record('sbig', $sync, $sys, $round, $r->{tps} * 1000);
+		}
+	}
+}
+
+# Retention under load: appenders and consumers on bench_sret (retention
+# 4 s, so segments of 1 s) while a sampler reads the record tables' dead
+# tuples and size every second.
+sub scen_stream_retention
+{
+	my $s = 'bench_sret';
+	my $sync = 'off';
+	reset_stream($s, 2, "'4 seconds'");
+	sql('CHECKPOINT');
+	my $tables = "FROM pg_stat_user_tables WHERE schemaname = 'mq' AND relname ~ '^s[0-9]+_$s\$'";
+	my %fh;
+	local $ENV{PGOPTIONS} = "-c synchronous_commit=$sync";
+	for my $job (['append100', 2], ['sconsume1000', 2])
+	{
+		my ($script, $clients) = @$job;
+		open($fh{$script}, '-|', "${bin}pgbench", '-n', '-M', 'prepared', '-c', $clients,
+			 '-j', $clients, '-T', $retention_secs, '-f', "$dir/scripts/mq_$script.sql",
+			 '-D', "s=$s", '-D', "bodies=$bodies") or die "pgbench: $!\n";
+	}
+	my $start = time;
+	while (time - $start < $retention_secs)
+	{
+		sleep 1;
+		my ($bytes, $records, $dead, $gbytes, $gdead) = split /\|/, sql(
+			"SELECT (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) $tables),"
+			. " (SELECT count(*) FROM mq.s_$s),"
+			. " (SELECT coalesce(sum(n_dead_tup), 0) $tables),"
+			. " pg_total_relation_size('mq.g_$s'),"
+			. " (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'mq.g_$s'::regclass)");
+		push @retention_samples, [sprintf('%.1f', time - $start), $bytes, $records, $dead, $gbytes, $gdead];
+	}
+	my %tps;
+	for my $script (keys %fh)
+	{
+		my $out = do { local $/; readline($fh{$script}) };
+		close($fh{$script});
+		($tps{$script}) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
+		die "pgbench $script on $s failed:\n$out\n" unless $tps{$script};
+	}
+	my @first = grep { $_->[0] <= $retention_secs / 2 } @retention_samples;
+	my @second = grep { $_->[0] > $retention_secs / 2 } @retention_samples;
+	my $max = sub { my $m = 0; for (@_) { $m = $_ if $_ > $m } return $m; };
+	%retention = (
+		appended => $tps{append100} * 100,
+		dead => $max->(map { $_->[3] } @retention_samples),
+		first => $max->(map { $_->[1] } @first),
+		second => $max->(map { $_->[1] } @second),
+		records => $max->(map { $_->[2] } @second),
+		gbytes => $max->(map { $_->[4] } @retention_samples),
+		segments => sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'mq.s_$s'::regclass"),
+	);
+	say_progress(sprintf('retention: %.0f records/s appended; max n_dead_tup %d;'
+						 . ' max size %.1f MB (first half) / %.1f MB (second half)',
+						 $retention{appended}, $retention{dead},
+						 $retention{first} / 2**20, $retention{second} / 2**20));
+}
+
+sub setup_streams
+{
+	reset_stream('bench_s1', 1);
+	reset_stream('bench_s2', 2);
+}
+
+sub drop_streams
+{
+	sql("SELECT mq_drop(s) FROM unnest(ARRAY['bench_s1', 'bench_s2', 'bench_sbig',"
+		. " 'bench_ssmall', 'bench_sret']) s");
+}
+
+sub scen_streams
+{
+	setup_streams();
+	scen_stream_core($_) for @{$cfg->{syncs}};
+	scen_stream_big('off');
+	scen_stream_retention();
+	drop_streams();
+}
+
+sub stream_rows
+{
+	for my $sync (@{$cfg->{syncs}})
+	{
+		for my $c (['sappend1', 'stream: single append (ref: mq_send)', 1.0],
+				   ['sappend100', 'stream: append_batch of 100 (ref: mq_send_batch of 100)', 1.2])
+		{
+			my ($s, $label, $min) = @$c;
+			my $x = $res{$s}{$sync} or next;
+			my $m = ratio($x->{mq}, $x->{ref});
+			row(scenario => $label, sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+				target => "append/send >= $min", measured => $m, met => ($m // 0) >= $min,
+				note => '2 clients; records/s against messages/s');
+		}
+		if (my $x = $res{sconsume}{$sync})
+		{
+			my $m = ratio($x->{mq}, $x->{ref});
+			my $p = ratio($x->{mq}, $x->{pgq});
+			row(scenario => 'stream: consume 1000, 2 consumers, 2 partitions (ref: read 100 + ack; PgQ: batches of 1000)',
+				sync => $sync, mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+				pgq => $x->{pgq} ? median(@{$x->{pgq}}) : undef, mqpgq => $p,
+				target => 'stream/read+ack >= 5; stream/PgQ >= 2',
+				measured => sprintf('%s; %s', fmt_ratio($m) || 'n/a', fmt_ratio($p) || 'n/a'),
+				met => ($m // 0) >= 5 && ($p // 0) >= 2,
+				note => 'PgQ: 1 consumer (a PgQ consumer takes its batches one at a time), ticks by pgq.ticker() after every 1000 events');
+		}
+	}
+	if (my $x = $res{sbig}{off})
+	{
+		my $m = ratio($x->{mq}, $x->{ref});
+		row(scenario => sprintf('stream: seek + consume 1000 in %s records (ref: in 10^4)',
+								$stream_big == 10_000_000 ? '10^7' : $stream_big),
+			sync => 'off', mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+			target => 'big/10^4 in 0.8-1.2', measured => $m,
+			met => defined $m && $m >= 0.8 && $m <= 1.2,
+			note => '2 clients; a random msg_id each time, rolled back');
+	}
+	if (%retention)
+	{
+		my $bounded = $retention{second} <= 1.25 * $retention{first};
+		row(scenario => "stream: retention 4 s under load ($retention_secs s)", sync => 'off',
+			mq => $retention{appended},
+			target => 'n_dead_tup 0 on record tables; size bounded',
+			measured => sprintf('n_dead_tup %d; max size %.1f / %.1f MB (1st / 2nd half)',
+								$retention{dead}, $retention{first} / 2**20,
+								$retention{second} / 2**20),
+			met => $retention{dead} == 0 && $bounded,
+			note => sprintf('mq column: records appended/s (2 clients, batches of 100) while 2 consume;'
+							. ' at most %d records retained, %d segments at the end;'
+							. ' positions table at most %.0f kB',
+							$retention{records}, $retention{segments}, $retention{gbytes} / 1024));
+	}
+}
+
+# stream chart data and chart: rates of the stream rows and their
+# comparisons (log scale), and the retention run over time
+sub stream_chart
+{
+	open(my $fh, '>', "$out/streams.dat") or die;
+	print $fh "# scenario stream queue pgq\n";
+	for my $sync (@{$cfg->{syncs}})
+	{
+		for my $c (['sappend1', 'append 1'], ['sappend100', 'append 100'], ['sconsume', 'consume 1000'])
+		{
+			my ($s, $label) = @$c;
+			my $x = $res{$s}{$sync} or next;
+			print $fh join(' ', "\"$label\\nsync $sync\"",
+						   map { $x->{$_} ? sprintf('%.0f', median(@{$x->{$_}})) : 'NaN' }
+						   qw(mq ref pgq)), "\n";
+		}
+	}
+	close $fh;
+	open($fh, '>', "$out/retention.dat") or die;
+	print $fh "# secs record_bytes records n_dead_tup g_bytes g_n_dead_tup\n";
+	print $fh join(' ', @$_), "\n" for @retention_samples;
+	close $fh;
+	my ($rc) = capture('sh', '-c', 'command -v gnuplot');
+	return if $rc != 0;
+	open(my $gp, '>', "$out/streams.gp") or die;
+	print $gp <<"GP";
+set terminal pngcairo size 1200,500 font 'DejaVu Sans,10' noenhanced
+set output '$out/streams.png'
+set multiplot layout 1,2 title 'mq streams (SPEC 12.5)'
+set grid ytics
+set key top left
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [1000:*]
+set ylabel 'records or messages per second (log scale)'
+set title 'stream against queue and PgQ'
+plot '$out/streams.dat' using 2:xtic(1) lc rgb '#1f77b4' title 'stream', \\
+     '' using 3 lc rgb '#ff7f0e' title 'mq queue (send, send_batch, read 100 + ack)', \\
+     '' using 4 lc rgb '#2ca02c' title 'PgQ (batches of 1000)'
+unset logscale y
+unset style
+set style data linespoints
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+set xlabel 'seconds under load'
+set ylabel 'record tables, MB'
+set y2label 'n_dead_tup (record tables)'
+set title 'retention 4 s: size and dead tuples while appending and consuming'
+plot '$out/retention.dat' using 1:(\$2/1048576) with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'size, MB', \\
+     '' using 1:4 axes x1y2 with linespoints lw 2 pt 5 lc rgb '#d62728' title 'n_dead_tup'
+unset multiplot
+GP
+	close $gp;
+	my ($grc, $output) = capture('gnuplot', "$out/streams.gp");
+	say_progress("gnuplot failed: $output") if $grc != 0;
+}
+
 # ---- the table --------------------------------------------------------
 
 sub fmt_rate
@@ -739,6 +1133,7 @@ sub build_table
 				note => 'ref column: 10 mq_send in one transaction; msg/s counts copies');
 		}
 	}
+	stream_rows();
 	for my $sync ($ENV{BENCH_ONLY} ? () : @{$cfg->{syncs}})
 	{
 		my $l = $res{latency}{$sync};
@@ -817,6 +1212,7 @@ sub write_results
 	}
 	close $fh;
 	chart(@syncs) unless $ENV{BENCH_ONLY};
+	stream_chart() if $res{sconsume} || %retention;
 	return $text;
 }
 
@@ -887,6 +1283,14 @@ if (($ENV{BENCH_ONLY} // '') eq 'topics')
 	print "\n" . write_results();
 	exit 0;
 }
+# BENCH_ONLY=streams runs the stream scenarios alone
+if (($ENV{BENCH_ONLY} // '') eq 'streams')
+{
+	scen_streams();
+	build_table();
+	print "\n" . write_results();
+	exit 0;
+}
 setup_states();
 for my $sync (@{$cfg->{syncs}})
 {
@@ -897,6 +1301,7 @@ for my $sync (@{$cfg->{syncs}})
 	scen_topics($sync);
 }
 reset_states();
+scen_streams();
 scen_backlog();
 scen_latency();
 build_table();
