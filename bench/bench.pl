@@ -685,10 +685,10 @@ sub stream_consume_run
 {
 	my ($sync) = @_;
 	my $s = 'bench_s2';
-	my $last = $res{sconsume}{$sync}{mq} ? $res{sconsume}{$sync}{mq}[-1] : 150_000;
+	my $last = $res{sconsume}{$sync}{mq} ? $res{sconsume}{$sync}{mq}[-1] : 500_000;
 	for (my $try = 0;; $try++)
 	{
-		my $want = (int($last * $secs * 2 / 100_000) + 1) * 100_000;
+		my $want = (int($last * $secs * 3 / 100_000) + 1) * 100_000;
 		if ($stream_fill{$s} < $want)
 		{
 			fill_stream($s, $want - $stream_fill{$s});
@@ -700,7 +700,7 @@ sub stream_consume_run
 		my $after = stream_lag($s, 'g');
 		if ($after < 2000)
 		{
-			die "the stream ran dry twice\n" if $try >= 2;
+			die "the stream ran dry four times\n" if $try >= 4;
 			$last *= 2;
 			say_progress("stream consume: the stream ran dry, again with more records");
 			next;
