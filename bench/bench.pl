@@ -711,7 +711,7 @@ sub stream_prepare
 {
 	my ($rate) = @_;
 	my $s = 'bench_s2';
-	my $want = (int($rate * $secs * 3 / 100_000) + 1) * 100_000;
+	my $want = (int($rate * $secs * 1.6 / 100_000) + 1) * 100_000;
 	if ($stream_fill{$s} < $want)
 	{
 		say_progress("stream consume: $want records");
@@ -727,7 +727,7 @@ sub stream_prepare
 sub pgq_prepare
 {
 	my ($rate) = @_;
-	my $k = int($rate * $secs * 2 / 2000) + 20;
+	my $k = int($rate * $secs * 1.4 / 2000) + 20;
 	for my $q ('sbench0', 'sbench1')
 	{
 		sql("SELECT pgq.drop_queue('$q', true)")
