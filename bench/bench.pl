@@ -158,7 +158,8 @@ sub pgbench_wait
 	close $run->{fh};
 	my $rc = $? >> 8;
 	my %r;
-	$r{dry} = 1 if $output =~ /expected one row, got 0|malformed array literal/;
+	# a consumer that found nothing: mq (no row to \gset), PgQ (no batch)
+	$r{dry} = 1 if $output =~ /expected one row, got 0|malformed array literal|invalid input syntax for type bigint: ""/;
 	die "pgbench $run->{what} failed:\n$output\n" if $rc != 0 && !$r{dry};
 	($r{ntx}) = $output =~ /number of transactions actually processed: (\d+)/;
 	($r{tps}) = $output =~ /tps = ([\d.]+) \(without initial connection time\)/;
@@ -727,7 +728,7 @@ sub stream_prepare
 sub pgq_prepare
 {
 	my ($rate) = @_;
-	my $k = int($rate * $secs * 1.4 / 2000) + 20;
+	my $k = int($rate * $secs * 2 / 2000) + 20;
 	for my $q ('sbench0', 'sbench1')
 	{
 		sql("SELECT pgq.drop_queue('$q', true)")
