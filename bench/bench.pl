@@ -1041,7 +1041,7 @@ sub stream_chart
 		{
 			my ($s, $label) = @$c;
 			my $x = $res{$s}{$sync} or next;
-			print $fh join(' ', "\"$label\\nsync $sync\"",
+			print $fh join(' ', "\"$label\\n$sync\"",
 						   map { $x->{$_} ? sprintf('%.0f', median(@{$x->{$_}})) : 'NaN' }
 						   qw(mq ref pgq)), "\n";
 		}
@@ -1059,12 +1059,14 @@ set terminal pngcairo size 1200,500 font 'DejaVu Sans,10' noenhanced
 set output '$out/streams.png'
 set multiplot layout 1,2 title 'mq streams (SPEC 12.5)'
 set grid ytics
-set key top left
+set key top left font ',9'
+set xtics font ',8'
+set bmargin 4
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set logscale y
-set yrange [1000:*]
+set yrange [1000:1e8]
 set ylabel 'records or messages per second (log scale)'
 set title 'stream against queue and PgQ'
 plot '$out/streams.dat' using 2:xtic(1) lc rgb '#1f77b4' title 'stream', \\
