@@ -123,6 +123,14 @@ sub sql_ref
 sub pgbench
 {
 	my (%o) = @_;
+	return pgbench_wait(pgbench_start(%o));
+}
+
+# pgbench_start starts such a run in the background; pgbench_wait waits for
+# it and returns what pgbench returns (so that two runs can share the time).
+sub pgbench_start
+{
+	my (%o) = @_;
 	my $clients = $o{clients} // 2;
 	my $slot = $o{slot} // 1;
 	my @cmd = ("${bin}pgbench", '-n', '-M', 'prepared', '-c', $clients,
@@ -130,13 +138,29 @@ sub pgbench
 			   '-f', "$dir/scripts/$o{sys}_$o{script}.sql",
 			   '-D', 'q=' . queue_name($slot),
 			   '-D', "body=$body", '-D', "bodies=$bodies");
+	push @cmd, map { ('-D', "$_=$o{vars}{$_}") } sort keys %{$o{vars} // {}};
 	push @cmd, $o{txns} ? ('-t', $o{txns}) : ('-T', $o{secs} // $secs);
 	local $ENV{PGOPTIONS} = "-c synchronous_commit=$o{sync}"
 		. ($o{sys} eq 'ref' ? ' -c search_path=' . ref_schema($slot) . ',public' : '');
-	my ($rc, $output) = capture(@cmd);
+	my $pid = open(my $fh, '-|') // die "fork: $!";
+	if ($pid == 0)
+	{
+		open(STDERR, '>&', \*STDOUT) or die "dup: $!";
+		exec(@cmd) or die "exec $cmd[0]: $!";
+	}
+	return {fh => $fh, what => "$o{sys}_$o{script}"};
+}
+
+sub pgbench_wait
+{
+	my ($run) = @_;
+	my $output = do { local $/; readline($run->{fh}) } // '';
+	close $run->{fh};
+	my $rc = $? >> 8;
 	my %r;
-	$r{dry} = 1 if $output =~ /expected one row, got 0|malformed array literal/;
-	die "pgbench $o{sys}_$o{script} failed:\n$output\n" if $rc != 0 && !$r{dry};
+	# a consumer that found nothing: mq (no row to \gset), PgQ (no batch)
+	$r{dry} = 1 if $output =~ /expected one row, got 0|malformed array literal|invalid input syntax for type bigint: ""/;
+	die "pgbench $run->{what} failed:\n$output\n" if $rc != 0 && !$r{dry};
 	($r{ntx}) = $output =~ /number of transactions actually processed: (\d+)/;
 	($r{tps}) = $output =~ /tps = ([\d.]+) \(without initial connection time\)/;
 	$r{dry} = 1 if !$r{tps};
@@ -620,6 +644,454 @@ sub scen_topics
 	sql('TRUNCATE mq.q_bench, ' . join(', ', map { "mq.q_bench_f$_" } 1 .. 10));
 }
 
+# ---- streams (SPEC 12.5) ------------------------------------------------
+#
+# Streams against mq's own queues and PgQ.  Each comparison runs both sides
+# at the same time, with the same number of clients, so that both share
+# whatever else the machine does (taking turns on a shared machine gives
+# per-round ratios far apart); a ratio is the median of the per-round ratios.
+#   sappend1    2 clients, one mq_append a transaction, against 2 clients
+#               each one mq_send a transaction
+#   sappend100  the same with mq_append_batch and mq_send_batch of 100
+#   sconsume    2 consumers of one group taking 1000 records a call from a
+#               stream of 2 partitions, against 2 clients reading 100 and
+#               acking them (mq_read, mq_ack); then against PgQ with batches
+#               of 1000 events: 2 queues, one consumer each (a PgQ consumer
+#               takes its batches one at a time), ticks made by pgq.ticker()
+#               calls after every 1000 events (no pgqd)
+#   sbig        2 clients, each a seek to a random msg_id and a consume of
+#               1000, rolled back, in a stream of $stream_big records against
+#               one of 10^4 (synchronous_commit off)
+#   sretention  retention under load: 2 clients appending batches of 100 and
+#               2 consuming 1000 a call, on a stream whose retention is 4 s,
+#               for $retention_secs s, with the record tables' n_dead_tup,
+#               size and oldest record sampled every second
+#               (synchronous_commit off)
+
+my $stream_big = $ENV{BENCH_STREAM_BIG} // ($mode eq 'full' ? 10_000_000 : 1_000_000);
+my $stream_small = 10_000;
+my $retention_secs = $mode eq 'full' ? 60 : 20;
+my %stream_fill;		# records appended to each stream so far
+my @retention_samples;	# [secs, record tables' bytes, oldest age, n_dead_tup, g_ bytes, g_ n_dead_tup]
+my %retention;			# what the retention run found
+
+sub reset_stream
+{
+	my ($s, $partitions, $retention) = @_;
+	sql("SELECT mq_drop('$s')",
+		"SELECT mq_create_stream('$s', partitions => $partitions, retention => "
+		. ($retention // 'NULL') . ')');
+	$stream_fill{$s} = 0;
+}
+
+# Append n records (a multiple of 1000) to a stream, keyed so that they
+# spread over its partitions, in transactions of 100,000.
+sub fill_stream
+{
+	my ($s, $n) = @_;
+	$stream_fill{$s} += $n;
+	while ($n > 0)
+	{
+		my $k = $n < 100_000 ? $n : 100_000;
+		sql("SELECT count(*) FROM generate_series(1, $k / 1000) i, LATERAL mq_append_batch('$s',"
+			. " array_fill('$body'::jsonb, ARRAY[1000]),"
+			. " keys => (SELECT array_agg('k' || (j + i)) FROM generate_series(1, 1000) j))");
+		$n -= $k;
+	}
+}
+
+sub stream_lag
+{
+	my ($s, $group) = @_;
+	return sql("SELECT coalesce(sum(lag), 0) FROM mq_groups('$s') WHERE group_name = '$group'");
+}
+
+# Make sure bench_s2 holds enough records for 2 consumers for a run at
+# rate (records/s), and rewind group g to its start; returns its lag.
+sub stream_prepare
+{
+	my ($rate) = @_;
+	my $s = 'bench_s2';
+	my $want = (int($rate * $secs * 1.6 / 100_000) + 1) * 100_000;
+	if ($stream_fill{$s} < $want)
+	{
+		say_progress("stream consume: $want records");
+		fill_stream($s, $want - $stream_fill{$s});
+		sql("VACUUM ANALYZE mq.s_$s");
+	}
+	sql("SELECT mq_seek('$s', 'g', msg_id => 0)");
+	return stream_lag($s, 'g');
+}
+
+# PgQ: two queues (sbench0, sbench1), one consumer each, k batches of 1000
+# events each, a tick after every batch.
+sub pgq_prepare
+{
+	my ($rate) = @_;
+	my $k = int($rate * $secs * 2 / 2000) + 20;
+	for my $q ('sbench0', 'sbench1')
+	{
+		sql("SELECT pgq.drop_queue('$q', true)")
+			if sql("SELECT count(*) FROM pgq.queue WHERE queue_name = '$q'");
+		sql("SELECT pgq.create_queue('$q')",
+			"SELECT pgq.set_queue_config('$q', 'ticker_max_count', '1')",
+			"SELECT pgq.register_consumer('$q', 'bench')");
+	}
+	my ($rc, $output) = capture("${bin}pgbench", '-n', '-M', 'prepared', '-c', 2, '-j', 2,
+								'-t', $k, '-f', "$dir/scripts/pgq_fill1000.sql",
+								'-D', "body=$body");
+	die "pgq fill failed: $output\n" if $rc != 0;
+	return pgq_pending();
+}
+
+sub pgq_pending
+{
+	my @p = split /\n/, sql("SELECT coalesce(pending_events, 0) FROM pgq.get_consumer_info()"
+							. " WHERE queue_name IN ('sbench0', 'sbench1') ORDER BY queue_name");
+	return \@p;
+}
+
+# One round of consumption, each pair of systems at the same time (so that
+# both sides share whatever else the machine does): the stream (2 consumers
+# of group g taking 1000 a call) against mq read 100 + ack (2 clients), then
+# the stream against PgQ (2 queues of batches of 1000, a consumer each).
+# Returns the rates; reruns a pair with more messages when a side ran dry.
+sub stream_consume_round
+{
+	my ($sync, $round) = @_;
+	my %last = map { $_ => ($res{sconsume}{$sync}{$_} ? $res{sconsume}{$sync}{$_}[-1] : undef) }
+		qw(mq ref pgq);
+	my $srate = $last{mq} // 800_000;
+	my $qrate = $last{ref} // 60_000;
+	my $prate = $last{pgq} // 400_000;
+	my %rate;
+	for (my $try = 0;; $try++)
+	{
+		die "stream or queue ran dry in every try\n" if $try > 4;
+		my $lag = stream_prepare($srate);
+		my $n = int($qrate * $secs * 2) + 1000;
+		prepare_queue('mq', 1, $n < 20_000 ? 20_000 : $n);
+		my $before = count_rows('mq', 1);
+		sql('CHECKPOINT');
+		my $a = pgbench_start(sys => 'mq', script => 'sconsume1000', sync => $sync,
+							  vars => {s => 'bench_s2'});
+		my $b = pgbench_start(sys => 'mq', script => 'consume100', sync => $sync);
+		my ($ra, $rb) = (pgbench_wait($a), pgbench_wait($b));
+		my $left = stream_lag('bench_s2', 'g');
+		my $gone = $before - count_rows('mq', 1);
+		my $dry = 0;
+		if ($left < 2000) { $srate *= 2; $dry = 1; }
+		if ($rb->{dry} || count_rows('mq', 1) < 1000) { $qrate *= 2; $dry = 1; }
+		if ($dry)
+		{
+			say_progress('stream or queue ran dry: again with more');
+			next;
+		}
+		$rate{mq} = ($lag - $left) / $ra->{secs};
+		$rate{ref} = $gone / $rb->{secs};
+		last;
+	}
+	return \%rate unless $have_pgq;
+	for (my $try = 0;; $try++)
+	{
+		die "stream or PgQ ran dry in every try\n" if $try > 4;
+		my $lag = stream_prepare($srate);
+		my $pending = pgq_prepare($prate);
+		sql('CHECKPOINT');
+		my $a = pgbench_start(sys => 'mq', script => 'sconsume1000', sync => $sync,
+							  vars => {s => 'bench_s2'});
+		my $b = pgbench_start(sys => 'pgq', script => 'consume1000', sync => $sync);
+		my ($ra, $rb) = (pgbench_wait($a), pgbench_wait($b));
+		my $left = stream_lag('bench_s2', 'g');
+		my $after = pgq_pending();
+		my $dry = 0;
+		if ($left < 2000) { $srate *= 2; $dry = 1; }
+		if ($rb->{dry} || grep { $_ < 1000 } @$after) { $prate *= 2; $dry = 1; }
+		if ($dry)
+		{
+			say_progress('stream or PgQ ran dry: again with more');
+			next;
+		}
+		$rate{mq2} = ($lag - $left) / $ra->{secs};
+		$rate{pgq} = ($pending->[0] + $pending->[1] - $after->[0] - $after->[1]) / $rb->{secs};
+		last;
+	}
+	return \%rate;
+}
+
+sub scen_stream_core
+{
+	my ($sync) = @_;
+	for my $round (1 .. $rounds)
+	{
+		# single appends against sends, then batches of 100, at the same time
+		for my $case (['sappend1', 'append1', 'send1', 1], ['sappend100', 'append100', 'send100', 100])
+		{
+			my ($scen, $append, $send, $per) = @$case;
+			reset_stream('bench_s1', 1);
+			reset_queue('mq', 1);
+			sql('CHECKPOINT');
+			my $a = pgbench_start(sys => 'mq', script => $append, sync => $sync,
+								  vars => {s => 'bench_s1'});
+			my $b = pgbench_start(sys => 'mq', script => $send, sync => $sync);
+			my ($ra, $rb) = (pgbench_wait($a), pgbench_wait($b));
+			die "pgbench $scen stopped early\n" if $ra->{dry} || $rb->{dry};
+			record($scen, $sync, 'mq', $round, $ra->{tps} * $per);
+			record($scen, $sync, 'ref', $round, $rb->{tps} * $per);
+		}
+		my $r = stream_consume_round($sync, $round);
+		record('sconsume', $sync, $_, $round, $r->{$_}) for grep { defined $r->{$_} } qw(mq ref mq2 pgq);
+	}
+	reset_queue('mq', 1);
+	if ($have_pgq)
+	{
+		sql("SELECT pgq.drop_queue(q, true) FROM unnest(ARRAY['sbench0', 'sbench1']) q"
+			. " WHERE q IN (SELECT queue_name FROM pgq.queue)");
+	}
+}
+
+# Seek + consume 1000 in a stream of $stream_big records and in one of 10^4.
+sub scen_stream_big
+{
+	my ($sync) = @_;
+	my %range;
+	for my $case (['bench_sbig', $stream_big], ['bench_ssmall', $stream_small])
+	{
+		my ($s, $n) = @$case;
+		if (($stream_fill{$s} // 0) != $n)
+		{
+			reset_stream($s, 2);
+			say_progress("stream of $n records: appending");
+			fill_stream($s, $n);
+			sql("VACUUM ANALYZE mq.s_$s");
+		}
+		my ($lo, $hi) = split /\|/, sql("SELECT min(msg_id), max(msg_id) FROM mq.s_$s");
+		$range{$s} = {lo => $lo, hi => $hi - 4000};
+	}
+	sql('CHECKPOINT');
+	for my $round (1 .. $rounds)
+	{
+		# both at the same time
+		my %run = map {
+			$_ => pgbench_start(sys => 'mq', script => 'sseek1000', sync => $sync,
+								vars => {s => $_, %{$range{$_}}})
+		} ('bench_sbig', 'bench_ssmall');
+		for my $case (['mq', 'bench_sbig'], ['ref', 'bench_ssmall'])
+		{
+			my ($sys, $s) = @$case;
+			my $r = pgbench_wait($run{$s});
+			die "pgbench sseek1000 on $s stopped early\n" if $r->{dry};
+			record('sbig', $sync, $sys, $round, $r->{tps} * 1000);
+		}
+	}
+}
+
+# Retention under load: appenders and consumers on bench_sret (retention
+# 4 s, so segments of 1 s) while a sampler reads the record tables' dead
+# tuples and size every second.
+sub scen_stream_retention
+{
+	my $s = 'bench_sret';
+	my $sync = 'off';
+	reset_stream($s, 2, "'4 seconds'");
+	sql('CHECKPOINT');
+	my $tables = "FROM pg_stat_user_tables WHERE schemaname = 'mq' AND relname ~ '^s[0-9]+_$s\$'";
+	my %fh;
+	local $ENV{PGOPTIONS} = "-c synchronous_commit=$sync";
+	for my $job (['append100', 2], ['sconsume1000', 2])
+	{
+		my ($script, $clients) = @$job;
+		open($fh{$script}, '-|', "${bin}pgbench", '-n', '-M', 'prepared', '-c', $clients,
+			 '-j', $clients, '-T', $retention_secs, '-f', "$dir/scripts/mq_$script.sql",
+			 '-D', "s=$s", '-D', "bodies=$bodies") or die "pgbench: $!\n";
+	}
+	my $start = time;
+	while (time - $start < $retention_secs)
+	{
+		sleep 1;
+		# the age of the oldest record: the first of each partition
+		my ($bytes, $age, $dead, $gbytes, $gdead) = split /\|/, sql(
+			"SELECT (SELECT coalesce(sum(pg_total_relation_size(relid)), 0) $tables),"
+			. " coalesce(extract(epoch FROM clock_timestamp() - (SELECT min((SELECT appended_at"
+			. "   FROM mq.s_$s WHERE partition = p ORDER BY msg_id LIMIT 1))"
+			. "   FROM generate_series(0, 1) p)), 0),"
+			. " (SELECT coalesce(sum(n_dead_tup), 0) $tables),"
+			. " pg_total_relation_size('mq.g_$s'),"
+			. " (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'mq.g_$s'::regclass)");
+		push @retention_samples, [sprintf('%.1f', time - $start), $bytes, sprintf('%.2f', $age),
+								  $dead, $gbytes, $gdead];
+	}
+	my %tps;
+	for my $script (keys %fh)
+	{
+		my $out = do { local $/; readline($fh{$script}) };
+		close($fh{$script});
+		($tps{$script}) = $out =~ /tps = ([\d.]+) \(without initial connection time\)/;
+		die "pgbench $script on $s failed:\n$out\n" unless $tps{$script};
+	}
+	my @first = grep { $_->[0] <= $retention_secs / 2 } @retention_samples;
+	my @second = grep { $_->[0] > $retention_secs / 2 } @retention_samples;
+	my $max = sub { my $m = 0; for (@_) { $m = $_ if $_ > $m } return $m; };
+	%retention = (
+		appended => $tps{append100} * 100,
+		consumed => $tps{sconsume1000},
+		dead => $max->(map { $_->[3] } @retention_samples),
+		first => $max->(map { $_->[1] } @first),
+		second => $max->(map { $_->[1] } @second),
+		age => $max->(map { $_->[2] } @retention_samples),
+		gbytes => $max->(map { $_->[4] } @retention_samples),
+		records => sql("SELECT count(*) FROM mq.s_$s"),
+		segments => sql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'mq.s_$s'::regclass"),
+	);
+	say_progress(sprintf('retention: %.0f records/s appended; max n_dead_tup %d; oldest record'
+						 . ' at most %.1f s old; max size %.1f MB (first half) / %.1f MB (second half)',
+						 $retention{appended}, $retention{dead}, $retention{age},
+						 $retention{first} / 2**20, $retention{second} / 2**20));
+}
+
+sub setup_streams
+{
+	reset_stream('bench_s1', 1);
+	reset_stream('bench_s2', 2);
+}
+
+sub drop_streams
+{
+	sql("SELECT mq_drop(s) FROM unnest(ARRAY['bench_s1', 'bench_s2', 'bench_sbig',"
+		. " 'bench_ssmall', 'bench_sret']) s");
+}
+
+sub scen_streams
+{
+	setup_streams();
+	scen_stream_core($_) for @{$cfg->{syncs}};
+	scen_stream_big('off');
+	scen_stream_retention();
+	drop_streams();
+}
+
+sub stream_rows
+{
+	for my $sync (@{$cfg->{syncs}})
+	{
+		for my $c (['sappend1', 'stream: single append (ref: mq_send)', 1.0],
+				   ['sappend100', 'stream: append_batch of 100 (ref: mq_send_batch of 100)', 1.2])
+		{
+			my ($s, $label, $min) = @$c;
+			my $x = $res{$s}{$sync} or next;
+			my $m = ratio($x->{mq}, $x->{ref});
+			row(scenario => $label, sync => $sync,
+				mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+				target => "append/send >= $min", measured => $m, met => ($m // 0) >= $min,
+				note => '2 clients each, both at the same time; records/s against messages/s');
+		}
+		if (my $x = $res{sconsume}{$sync})
+		{
+			my $m = ratio($x->{mq}, $x->{ref});
+			my $p = ratio($x->{mq2}, $x->{pgq});
+			row(scenario => 'stream: consume 1000, 2 consumers, 2 partitions (ref: read 100 + ack; PgQ: batches of 1000)',
+				sync => $sync, mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+				pgq => $x->{pgq} ? median(@{$x->{pgq}}) : undef, mqpgq => $p,
+				target => 'stream/read+ack >= 5; stream/PgQ >= 2',
+				measured => sprintf('%s; %s', fmt_ratio($m) || 'n/a', fmt_ratio($p) || 'n/a'),
+				met => ($m // 0) >= 5 && ($p // 0) >= 2,
+				note => 'each pair at the same time; PgQ: 2 queues, 1 consumer each (a PgQ consumer takes its batches one at a time), a tick by pgq.ticker() after every 1000 events, no pgqd; mq/PgQ against the stream run beside PgQ ('
+					. fmt_rate(median(@{$x->{mq2} // []})) . ' records/s)');
+		}
+	}
+	if (my $x = $res{sbig}{off})
+	{
+		my $m = ratio($x->{mq}, $x->{ref});
+		row(scenario => sprintf('stream: seek + consume 1000 in %s records (ref: in 10^4)',
+								$stream_big == 10_000_000 ? '10^7' : $stream_big),
+			sync => 'off', mq => median(@{$x->{mq}}), ref => median(@{$x->{ref}}), mqref => $m,
+			target => 'big/10^4 in 0.8-1.2', measured => $m,
+			met => defined $m && $m >= 0.8 && $m <= 1.2,
+			note => '2 clients each, both at the same time; a random msg_id each time, rolled back');
+	}
+	if (%retention)
+	{
+		# bounded: no record older than the retention and two segment spans
+		# (a segment outlives the retention by at most its span, 1 s here,
+		# plus a pass of the worker)
+		my $bounded = $retention{age} <= 6;
+		row(scenario => "stream: retention 4 s under load ($retention_secs s)", sync => 'off',
+			mq => $retention{appended},
+			target => 'n_dead_tup 0 on record tables; size bounded (oldest record <= 6 s)',
+			measured => sprintf('n_dead_tup %d; oldest %.1f s; max %.0f / %.0f MB (1st / 2nd half)',
+								$retention{dead}, $retention{age}, $retention{first} / 2**20,
+								$retention{second} / 2**20),
+			met => $retention{dead} == 0 && $bounded,
+			note => sprintf('mq column: records appended/s (2 clients, batches of 100) while 2 consume'
+							. ' 1000 a call; %d records in %d segments at the end;'
+							. ' positions table at most %.0f kB',
+							$retention{records}, $retention{segments}, $retention{gbytes} / 1024));
+	}
+}
+
+# stream chart data and chart: rates of the stream rows and their
+# comparisons (log scale), and the retention run over time
+sub stream_chart
+{
+	open(my $fh, '>', "$out/streams.dat") or die;
+	print $fh "# scenario stream queue pgq\n";
+	for my $sync (@{$cfg->{syncs}})
+	{
+		for my $c (['sappend1', 'append 1'], ['sappend100', 'append 100'], ['sconsume', 'consume 1000'])
+		{
+			my ($s, $label) = @$c;
+			my $x = $res{$s}{$sync} or next;
+			print $fh join(' ', "\"$label\\n$sync\"",
+						   map { $x->{$_} ? sprintf('%.0f', median(@{$x->{$_}})) : 'NaN' }
+						   qw(mq ref pgq)), "\n";
+		}
+	}
+	close $fh;
+	open($fh, '>', "$out/retention.dat") or die;
+	print $fh "# secs record_bytes oldest_age_s n_dead_tup g_bytes g_n_dead_tup\n";
+	print $fh join(' ', @$_), "\n" for @retention_samples;
+	close $fh;
+	my ($rc) = capture('sh', '-c', 'command -v gnuplot');
+	return if $rc != 0;
+	open(my $gp, '>', "$out/streams.gp") or die;
+	print $gp <<"GP";
+set terminal pngcairo size 1200,500 font 'DejaVu Sans,10' noenhanced
+set output '$out/streams.png'
+set multiplot layout 1,2 title 'mq streams (SPEC 12.5)'
+set grid ytics
+set key top left font ',9'
+set xtics font ',8'
+set bmargin 4
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set logscale y
+set yrange [1000:1e8]
+set ylabel 'records or messages per second (log scale)'
+set title 'stream against queue and PgQ'
+plot '$out/streams.dat' using 2:xtic(1) lc rgb '#1f77b4' title 'stream', \\
+     '' using 3 lc rgb '#ff7f0e' title 'mq queue (send, send_batch, read 100 + ack)', \\
+     '' using 4 lc rgb '#2ca02c' title 'PgQ (batches of 1000)'
+unset logscale y
+unset style
+set style data linespoints
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+set xlabel 'seconds under load'
+set ylabel 'record tables, MB'
+set y2label 'n_dead_tup (record tables)'
+set title 'retention 4 s: size and dead tuples while appending and consuming'
+plot '$out/retention.dat' using 1:(\$2/1048576) with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'size, MB', \\
+     '' using 1:4 axes x1y2 with linespoints lw 2 pt 5 lc rgb '#d62728' title 'n_dead_tup'
+unset multiplot
+GP
+	close $gp;
+	my ($grc, $output) = capture('gnuplot', "$out/streams.gp");
+	say_progress("gnuplot failed: $output") if $grc != 0;
+}
+
 # ---- the table --------------------------------------------------------
 
 sub fmt_rate
@@ -739,6 +1211,7 @@ sub build_table
 				note => 'ref column: 10 mq_send in one transaction; msg/s counts copies');
 		}
 	}
+	stream_rows();
 	for my $sync ($ENV{BENCH_ONLY} ? () : @{$cfg->{syncs}})
 	{
 		my $l = $res{latency}{$sync};
@@ -817,6 +1290,7 @@ sub write_results
 	}
 	close $fh;
 	chart(@syncs) unless $ENV{BENCH_ONLY};
+	stream_chart() if $res{sconsume} || %retention;
 	return $text;
 }
 
@@ -887,6 +1361,14 @@ if (($ENV{BENCH_ONLY} // '') eq 'topics')
 	print "\n" . write_results();
 	exit 0;
 }
+# BENCH_ONLY=streams runs the stream scenarios alone
+if (($ENV{BENCH_ONLY} // '') eq 'streams')
+{
+	scen_streams();
+	build_table();
+	print "\n" . write_results();
+	exit 0;
+}
 setup_states();
 for my $sync (@{$cfg->{syncs}})
 {
@@ -897,6 +1379,7 @@ for my $sync (@{$cfg->{syncs}})
 	scen_topics($sync);
 }
 reset_states();
+scen_streams();
 scen_backlog();
 scen_latency();
 build_table();

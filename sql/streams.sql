@@ -211,6 +211,10 @@ SET ROLE stream_other;
 SELECT mq_append('log', '{}');
 SELECT mq_consume('log', 'g');
 SELECT mq_send('log', '{}');               -- 42501, not 42809
+-- a denial names the kind of the function called, not that of the object
+SELECT mq_append('q', '{}');
+SELECT mq_consume('q', 'g');
+SELECT mq_read('q');
 SELECT mq_seek('log', 'g', msg_id => 1);
 SELECT mq_groups('log');
 SELECT mq_drop_group('log', 'g1');

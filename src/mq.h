@@ -63,6 +63,13 @@ typedef enum MqPrivilege
  */
 #define MQ_ANY_KIND				(1 << 8)
 
+/*
+ * Passed to MqBegin (with MQ_ANY_KIND) by the stream functions: a denial
+ * speaks of a stream, whatever the object of that name is.
+ */
+#define MQ_STREAM_CALL			(1 << 9)
+#define MQ_PRIV_MASK			(MQ_PRIV_SEND | MQ_PRIV_READ | MQ_PRIV_MANAGE)
+
 /* The kinds of objects in mq.queue (column kind, 0.2). */
 #define MQ_KIND_QUEUE			'q'
 #define MQ_KIND_STREAM			's'

@@ -423,10 +423,12 @@ MqBegin(MqCall *call, const char *name, MqPrivilege priv, bool missing_ok)
 		/* a nested call must not evict it */
 		call->queue->pins++;
 		cache_pins++;
-		MqCheckPrivilege(call, call->queue, priv & ~MQ_ANY_KIND);
+		if (!MqHasPrivilege(call, call->queue, priv & MQ_PRIV_MASK))
+			MqPrivilegeDenied((priv & MQ_STREAM_CALL) ? "stream" : "queue",
+							  call->queue->name, priv & MQ_PRIV_MASK);
 		/* after the privilege check, so that the kind is not revealed */
 		if (call->queue->kind != MQ_KIND_QUEUE && !(priv & MQ_ANY_KIND))
-			MqWrongKind(call->queue, priv);
+			MqWrongKind(call->queue, priv & MQ_PRIV_MASK);
 	}
 	else
 	{

@@ -124,11 +124,19 @@ static const MqStreamStmtDef stream_stmts[SS_NUM] = {
 		" pg_catalog.unnest($3), pg_catalog.unnest($6)) AS u(i, p, k, b)",
 		6, {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID, JSONBOID, JSONBARRAYOID}
 	},
-	/* a group's partitions, those with records below their horizon ($2) first */
+	/*
+	 * A group's partitions, those with records below their horizon ($2)
+	 * first.  Whether a partition has records is the first msg_id after the
+	 * position (ORDER BY msg_id LIMIT 1: one descent of the index); an
+	 * EXISTS would let the planner choose a bitmap scan, which reads every
+	 * entry after the position, so that a consume would cost in proportion
+	 * to the group's lag.
+	 */
 	[SS_PICK] = {
-		"SELECT g.partition, EXISTS (SELECT FROM %S s"
+		"SELECT g.partition, (SELECT s.msg_id FROM %S s"
 		" WHERE s.partition" EQ "g.partition AND s.msg_id" GE "g.next_msg_id"
-		" AND s.msg_id" LT "($2)[g.partition OPERATOR(pg_catalog.+) 1]) AS ready"
+		" AND s.msg_id" LT "($2)[g.partition OPERATOR(pg_catalog.+) 1]"
+		" ORDER BY s.msg_id LIMIT 1) IS NOT NULL AS ready"
 		" FROM %G g WHERE g.group_name" EQ "$1"
 		" ORDER BY 2 DESC, g.consumed_at NULLS FIRST, g.partition",
 		2, {TEXTOID, INT8ARRAYOID}
@@ -136,8 +144,9 @@ static const MqStreamStmtDef stream_stmts[SS_NUM] = {
 	/* for a group that does not exist yet: has any partition records? */
 	[SS_PICK_NEW] = {
 		"SELECT p FROM pg_catalog.generate_series(0, $2 OPERATOR(pg_catalog.-) 1) p"
-		" WHERE EXISTS (SELECT FROM %S s WHERE s.partition" EQ "p"
-		" AND s.msg_id" LT "($1)[p OPERATOR(pg_catalog.+) 1]) LIMIT 1",
+		" WHERE (SELECT s.msg_id FROM %S s WHERE s.partition" EQ "p"
+		" AND s.msg_id" LT "($1)[p OPERATOR(pg_catalog.+) 1]"
+		" ORDER BY s.msg_id LIMIT 1) IS NOT NULL LIMIT 1",
 		2, {INT8ARRAYOID, INT4OID}
 	},
 	[SS_LOCK] = {
@@ -387,7 +396,8 @@ mq_stream_load(MqQueue *queue, Oid nspid)
 static MqQueue *
 mq_stream_begin(MqCall *call, const char *name, MqPrivilege priv, const char *hint)
 {
-	return mq_stream_check(call, MqBegin(call, name, priv | MQ_ANY_KIND, true), name, hint);
+	return mq_stream_check(call, MqBegin(call, name, priv | MQ_ANY_KIND | MQ_STREAM_CALL, true),
+						   name, hint);
 }
 
 /* Look the stream up again during a wait (the privilege too). */
@@ -396,8 +406,8 @@ mq_stream_begin_again(MqCall *call, const char *name)
 {
 	MqQueue    *queue = MqLookup(call, name, true);
 
-	if (queue != NULL)
-		MqCheckPrivilege(call, queue, MQ_PRIV_READ);
+	if (queue != NULL && !MqHasPrivilege(call, queue, MQ_PRIV_READ))
+		MqPrivilegeDenied("stream", queue->name, MQ_PRIV_READ);
 	return mq_stream_check(call, queue, name, HINT_READ);
 }
 

@@ -558,8 +558,10 @@ MqTopicNotQueue(MqCall *call, const char *name, MqPrivilege priv)
 
 	if (topic == NULL)
 		return;
-	if (!MqTopicHasPrivilege(call, topic, priv))
-		MqPrivilegeDenied("queue", name, priv);
+	if (!MqTopicHasPrivilege(call, topic, priv & MQ_PRIV_MASK))
+		MqPrivilegeDenied((priv & MQ_STREAM_CALL) ? "stream" : "queue", name,
+						  priv & MQ_PRIV_MASK);
+	priv &= MQ_PRIV_MASK;
 	ereport(ERROR,
 			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 			 errmsg("\"%s\" is a topic, not a queue", name),

@@ -1,0 +1,2 @@
+-- single append per transaction (stream :s, 1 partition)
+SELECT mq_append(:s, :body);

@@ -1,1 +1,0 @@
-SELECT count(*) FROM mq_consume(:s, 'g', 1000);
