@@ -119,7 +119,11 @@ for my $pid (sort keys %memory)
 # Tables bounded: messages keep flowing, but the tables stop growing once
 # vacuum reuses the space of consumed messages and the worker purges expired
 # retention.  The live table's size swings with the backlog of the moment
-# and vacuum's timing: within 2x (+1 MB) of its size a third of the way in.
+# and vacuum's timing (on a busy machine autovacuum falls behind for a
+# while, and a table never shrinks back): within 3x (+8 MB) of its size a
+# third of the way in.  Without the reuse of consumed messages' space it
+# grows by some 250 bytes per message sent, over 100 MB between the two
+# samples at the rates this load reaches.
 # The retained table holds the last 10 seconds of acks, so its size follows
 # the rate of messages, which changes with what else the machine runs: per
 # message a second sent over the sample before, it stays within 1.25x
@@ -139,7 +143,7 @@ note sprintf('messages a second: %.0f a third of the way in, %.0f at the end',
 	$rate_third, $rate_last);
 note "messages sent: $third->[2] a third of the way in, $last->[2] at the end";
 ok($last->[2] > $third->[2] + 1000, 'messages kept flowing');
-ok($last->[0] <= 2 * $third->[0] + 1024 * 1024,
+ok($last->[0] <= 3 * $third->[0] + 8 * 1024 * 1024,
 	"live table bounded ($third->[0] -> $last->[0] bytes)");
 ok($last->[1] / $rate_last <= 1.25 * $third->[1] / $rate_third + 1024 * 1024 / $rate_last,
 	sprintf('retained table bounded (%d bytes at %.0f messages/s -> %d bytes at %.0f messages/s)',
