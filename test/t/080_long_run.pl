@@ -122,8 +122,8 @@ for my $pid (sort keys %memory)
 # and vacuum's timing (on a busy machine autovacuum falls behind for a
 # while, and a table never shrinks back): within 3x (+8 MB) of its size a
 # third of the way in.  Without the reuse of consumed messages' space it
-# grows by some 250 bytes per message sent, over 100 MB between the two
-# samples at the rates this load reaches.
+# grows by some 250 bytes per message sent: at even 2,000 messages a
+# second, 50 MB between the two samples (this load runs at 6,000-8,000).
 # The retained table holds the last 10 seconds of acks, so its size follows
 # the rate of messages, which changes with what else the machine runs: per
 # message a second sent over the sample before, it stays within 1.25x
