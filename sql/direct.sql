@@ -147,6 +147,17 @@ COMMIT;
 SELECT bt_index_check(indexrelid, true) FROM pg_index
  WHERE indrelid = 'mq.q_dsend'::regclass ORDER BY indexrelid::regclass::text;
 
+-- a read-only transaction refuses them with the executor's error (25006)
+BEGIN READ ONLY;
+SELECT mq_send('dsend', '{}');
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT mq_send_batch('dsend', ARRAY['{}']::jsonb[]);
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT mq_ack('dsend', :first + 2);
+ROLLBACK;
+
 -- an unlogged queue
 SELECT mq_create('dsend_u', unlogged => true);
 SELECT mq_send('dsend_u', '{}') > 0 AS unlogged_sent;

@@ -47,6 +47,11 @@
  *   makes MqDirectInsert() return false: the caller then runs the SQL
  *   INSERT.  mq's tables have none of these (queue.c creates them); the
  *   check is for a table someone altered by hand.
+ * - A read-only transaction (and a hot standby, where every transaction
+ *   is) refuses the write with the executor's error (25006, "cannot
+ *   execute INSERT in a read-only transaction"), as ExecCheckXactReadOnly
+ *   does before a plan that writes a table that is not temporary; so does
+ *   parallel mode.
  * - The command counter is advanced first, as SPI does before each
  *   statement it runs: the row is then written by a command of its own,
  *   invisible to the caller's running statement (its snapshot's curcid is
@@ -81,6 +86,7 @@
 #include "catalog/pg_am_d.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
@@ -272,6 +278,9 @@ MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
 	TupleTableSlot *slot;
 	int			i;
 
+	/* the executor's checks of a write (ExecCheckXactReadOnly) */
+	PreventCommandIfReadOnly("INSERT");
+	PreventCommandIfParallelMode("INSERT");
 	/* a command of its own, as SPI would run the INSERT */
 	CommandCounterIncrement();
 	rel = table_open(queue->relid, RowExclusiveLock);
@@ -416,6 +425,9 @@ MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool *acke
 	bool		found;
 
 	*acked = false;
+	/* the executor's checks of a write (ExecCheckXactReadOnly) */
+	PreventCommandIfReadOnly("DELETE");
+	PreventCommandIfParallelMode("DELETE");
 	rel = table_open(queue->relid, RowExclusiveLock);
 	pkey = RelationGetPrimaryKeyIndex(rel);
 	att_msg_id = mq_direct_attnum(rel, "msg_id", INT8OID);
