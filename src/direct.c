@@ -1,21 +1,24 @@
 /*-------------------------------------------------------------------------
  *
  * direct.c
- *	  The plain send's INSERT into a queue's live table through the table
- *	  and index access methods, without SPI.
+ *	  The plain send's INSERT into a queue's live table and the plain ack's
+ *	  DELETE from it, through the table and index access methods, without
+ *	  SPI.
  *
  * mq_send and mq_send_batch of messages without a group or a dedup key
- * (send.c) insert their rows here instead of running the INSERT of stmt.c
- * through SPI, which costs a second executor start-up, a plan-cache check
- * and a result copy per call.  The row and its index entries are written by
+ * (send.c) insert their rows here, and mq_ack of a queue without retention
+ * (ack.c) deletes its row here (see MqDirectAck for the delete), instead
+ * of running the statements of stmt.c through SPI, which costs a second
+ * executor start-up, a plan-cache check and a result copy per call.  The row and its index entries are written by
  * the very functions the executor's INSERT calls, in the same order, so the
  * heap, the indexes, TOAST and the WAL (which physical replication replays
  * and logical decoding reads as an ordinary insert) are what the INSERT
  * would have left.
  *
- * What is done, and the PostgreSQL invariants it rests on (PostgreSQL 15;
- * src/backend/executor/execReplication.c, execIndexing.c, nodeModifyTable.c,
- * access/heap/heapam.c, heapam_handler.c, heaptoast.c):
+ * What is done, and the PostgreSQL invariants it rests on (PostgreSQL 15,
+ * the only version mq builds for; src/backend/executor/execReplication.c,
+ * execIndexing.c, nodeModifyTable.c, access/heap/heapam.c,
+ * heapam_handler.c, heaptoast.c):
  *
  * - The row is stored with ExecSimpleRelationInsert(), the executor's
  *   insert without a plan that logical replication's apply worker uses for
@@ -59,8 +62,11 @@
  *   what this transaction did before (an index MqPriorityEnsure() just
  *   created is in RelationGetIndexList(), so it gets its entry).
  * - Locks: the table is opened with RowExclusiveLock and ExecOpenIndices()
- *   opens its indexes with RowExclusiveLock, the locks the INSERT takes;
- *   they are held to the end of the transaction.  Opening the table with a
+ *   opens its indexes with RowExclusiveLock, the locks the INSERT takes
+ *   (the ack opens the table and its primary key with the same lock, as the
+ *   DELETE's index scan does, and takes the row's tuple lock in
+ *   heap_delete, waiting for its holder as the DELETE does); they are held
+ *   to the end of the transaction.  Opening the table with a
  *   lock processes pending invalidations (LockRelationOid ->
  *   AcceptInvalidationMessages), so the relcache entry, the tuple
  *   descriptor and the index list used for the insert are current.
