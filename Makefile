@@ -55,6 +55,7 @@ $(MQ_INSTALL): mq.control scripts/install-script.sh $(filter-out $(MQ_INSTALL),$
 # every C file includes the shared header
 $(OBJS): src/mq.h
 src/stream.o src/stream_order.o src/topic.o: src/stream.h
+src/direct.o src/send.o src/ack.o: src/direct.h
 # The benchmark: bench/run.sh (MODE=short, a few minutes, or MODE=full).
 .PHONY: bench
 bench:

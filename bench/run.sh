@@ -7,7 +7,7 @@
 # with the raw figures and a chart, in bench/results.
 #
 # As root on a fresh Debian machine it installs what is missing
-# (postgresql-15-pgq3, gnuplot-nox, the build tools), builds and installs mq
+# (postgresql-15-pgq3, gnuplot-nox, valgrind, the build tools), builds and installs mq
 # into the PostgreSQL that PG_CONFIG names, and runs the server and the
 # benchmark as the postgres user in a copy of the tree.  As another user it
 # expects all that to be in place and the PostgreSQL directories writable.
@@ -56,6 +56,8 @@ CONF
 	# BENCH_ONLY, which runs some of bench.pl's scenarios alone)
 	if [ -z "${BENCH_ONLY:-}" ]; then
 		perl "$top/bench/order.pl" | tee "$BENCH_OUT/order.txt"
+		# instructions per call (callgrind), which the machine's load does not move
+		bash "$top/bench/instructions.sh" | tee "$BENCH_OUT/instructions.txt"
 	fi
 	exit
 fi
@@ -63,7 +65,7 @@ fi
 install_deps() {
 	local need=()
 	for p in make gcc postgresql-15 postgresql-server-dev-15 libkrb5-dev postgresql-15-pgq3 \
-		gnuplot-nox libpq-dev; do
+		gnuplot-nox libpq-dev valgrind; do
 		dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 	done
 	[ ${#need[@]} -eq 0 ] && return

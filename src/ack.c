@@ -16,6 +16,12 @@
  * alone: those are acked by statements that also release the group
  * (order.c), which a backend tries first once it has acked one.
  *
+ * mq_ack of a queue without retention does the plain statement's DELETE
+ * through the primary key and the table access method (direct.c), with
+ * the executor's waits and READ COMMITTED re-check; with retention (a row
+ * to insert into the acked table too), mq_ack_ids, mq_nack and mq_extend
+ * run their statements through SPI.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -25,6 +31,7 @@
 #include "utils/array.h"
 #include "utils/timestamp.h"
 
+#include "direct.h"
 #include "mq.h"
 
 PG_FUNCTION_INFO_V1(mq_ack);
@@ -82,7 +89,10 @@ mq_ack(PG_FUNCTION_ARGS)
 
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	acked = false;
-	if (!queue->group_hint)
+	if (!queue->group_hint &&
+		(queue->has_retention ||
+		 !MqDirectAck(queue, DatumGetInt64(values[0]), nulls[1] != 'n',
+					  DatumGetInt32(values[1]), &acked)))
 	{
 		MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_RETAIN : MQ_STMT_ACK,
 				  values, nulls, 0);

@@ -10,6 +10,12 @@
  * readers waiting on it (wakeup.c).  A send with a group or a dedup key
  * also takes the row of its group or key (order.c).
  *
+ * A plain send (no group, no dedup key within a dedup window) writes its
+ * rows through the table and index access methods (direct.c) rather than
+ * running the INSERT through SPI; the rows, locks and WAL are the same.
+ * The others, and a table direct.c does not write, run the statements of
+ * stmt.c and order.c.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,18 +28,48 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "direct.h"
 #include "mq.h"
 
 PG_FUNCTION_INFO_V1(mq_send);
 PG_FUNCTION_INFO_V1(mq_send_batch);
 
-/* Wake waiting readers (and notify listeners) once the send commits. */
+/*
+ * Wake waiting readers (and notify listeners) once the send commits, and
+ * count the n messages sent.
+ */
 static void
-mq_sent(MqQueue *queue)
+mq_sent(MqQueue *queue, uint64 n)
 {
 	MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT |
 					 (queue->notify ? MQ_NOTIFY_ON_COMMIT : 0));
-	MqStatsSent(queue, SPI_processed);
+	MqStatsSent(queue, n);
+}
+
+/*
+ * Send n messages with neither group nor dedup key straight into the live
+ * table (direct.c), with the values mq_send_args filled in; their ids go to
+ * msg_ids.  Returns false, having sent nothing, when the SQL INSERT must do
+ * it (which raises for a priority on a table of 0.1).
+ */
+static bool
+mq_send_direct(MqQueue *queue, const Datum *values, const char *nulls,
+			   const Datum *bodies, int n, int32 priority, int64 *msg_ids)
+{
+	MqDirectSend send;
+
+	if (priority != 0)
+	{
+		if (!queue->v2)
+			return false;
+		MqPriorityEnsure(queue);
+	}
+	send.visible_at = DatumGetTimestampTz(values[0]);
+	send.enqueued_at = DatumGetTimestampTz(values[3]);
+	send.headers = values[2];
+	send.headers_null = nulls[2] == 'n';
+	send.priority = priority;
+	return MqDirectInsert(queue, &send, bodies, n, msg_ids);
 }
 
 /*
@@ -79,8 +115,15 @@ mq_send(PG_FUNCTION_ARGS)
 	nulls[1] = ' ';
 
 	queue = MqBegin(&call, name, MQ_PRIV_SEND, false);
-	msg_id = MqSendOne(queue, values, nulls, group_id, priority, dedup_key);
-	mq_sent(queue);
+	/* a group or a dedup key that counts: the statements of order.c */
+	if (group_id == NULL && (dedup_key == NULL || queue->dedup_window == 0) &&
+		mq_send_direct(queue, values, nulls, &values[1], 1, priority, &msg_id))
+		mq_sent(queue, 1);
+	else
+	{
+		msg_id = MqSendOne(queue, values, nulls, group_id, priority, dedup_key);
+		mq_sent(queue, SPI_processed);
+	}
 	MqEnd(&call);
 	PG_RETURN_INT64(msg_id);
 }
@@ -142,6 +185,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 	int32		priority = MqArgPriority(fcinfo, 5);
 	char	  **group_ids = NULL;
 	char	  **dedup_keys = NULL;
+	int64	   *msg_ids;
 
 	MqArgNotNull(fcinfo, 1, "bodies");
 	bodies = PG_GETARG_ARRAYTYPE_P(1);
@@ -168,7 +212,22 @@ mq_send_batch(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_SEND, false);
-	if (nelems > 0 && group_ids == NULL && dedup_keys == NULL)
+	if (nelems > 0 && group_ids == NULL && dedup_keys == NULL &&
+		mq_send_direct(queue, values, nulls, elems, nelems, priority,
+					   (msg_ids = palloc(sizeof(int64) * nelems))))
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+		for (i = 0; i < nelems; i++)
+		{
+			Datum		id = Int64GetDatum(msg_ids[i]);
+			bool		isnull = false;
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+		mq_sent(queue, nelems);
+	}
+	else if (nelems > 0 && group_ids == NULL && dedup_keys == NULL)
 	{
 		/* one INSERT for them all */
 		if (priority != 0)
@@ -181,7 +240,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 		}
 		MqExecute(queue, priority != 0 ? MQ_STMT_SEND_BATCH_PRIO : MQ_STMT_SEND_BATCH,
 				  values, nulls, 0);
-		mq_sent(queue);
+		mq_sent(queue, SPI_processed);
 		MqReturnRows(fcinfo);
 	}
 	else if (nelems > 0)
@@ -203,7 +262,7 @@ mq_send_batch(PG_FUNCTION_ARGS)
 										 dedup_keys ? dedup_keys[i] : NULL));
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
 		}
-		mq_sent(queue);
+		mq_sent(queue, SPI_processed);
 	}
 	MqEnd(&call);
 	return (Datum) 0;
