@@ -45,20 +45,41 @@
  * What follows: an open append holds back the records behind it in its
  * partitions (not in others); an aborted one is forgotten when it ends, so
  * it leaves no hole.  A savepoint rolled back keeps the mark (which says
- * nothing of subtransactions) until the top transaction ends.  A
- * transaction that appended cannot be prepared (two-phase commit): its mark
- * would have to outlive the backend.  A transaction that appends to more
- * than MQ_STREAM_MARKS streams marks the rest as "every stream of the
- * database from msg_id 1", which holds back every stream until it ends.
- * A consumer ignores its own marks: its own uncommitted records are visible
- * to it and commit or vanish together with its consume.
+ * nothing of subtransactions) until the top transaction ends.  A consumer
+ * ignores its own marks: its own uncommitted records are visible to it and
+ * commit or vanish together with its consume.
  *
- * Without shared memory (mq not preloaded), appenders take instead a
- * transaction-level ShareLock on an advisory lock tag (database, stream,
- * partition, 3) before their nextval, and a consume reads a partition only
- * if it can take that lock in ExclusiveLock mode without waiting (released
- * at once, after reading C): then every append with msg_id <= C has ended.
- * Correct, but a partition with appends always in progress is seldom read.
+ * Partition locks.  A mark lives in its backend's slot, so it cannot
+ * outlive the backend, and a slot has room for MQ_STREAM_MARKS streams.
+ * Where a mark cannot serve, the append takes instead a transaction-level
+ * ShareLock on an advisory lock tag (database, stream, partition, 3)
+ * before its nextval, and a consume reads a partition only if it can take
+ * that lock in RowExclusiveLock mode (which conflicts with ShareLock, not
+ * with itself, so consumers never fail for each other) without waiting,
+ * after it has read C and the marks (released at once): then every such
+ * append with msg_id <= C has ended, by the argument above with "lock" for "mark" (a lock is
+ * released after the transaction has left the ProcArray).  The locks serve:
+ *
+ *   - without shared memory (mq not preloaded), for every append;
+ *   - for the streams of a transaction beyond its first MQ_STREAM_MARKS (a
+ *     publish may fan out to many streams).  Such a transaction counts
+ *     itself in the shared counter nlocking before its first lock (so
+ *     before its nextval), and uncounts itself when it ends, after it left
+ *     the ProcArray; a consumer reads nlocking after C, and tries the locks
+ *     only when it is not zero.  An append counted after the consumer read
+ *     nlocking took its msg_id after C;
+ *   - for a prepared transaction (two-phase commit): before it is
+ *     prepared, its marks become locks of the same partitions (the marks
+ *     are cleared after), and the locks pass to the prepared transaction,
+ *     which holds them, across a restart too, until COMMIT or ROLLBACK
+ *     PREPARED.  So with max_prepared_transactions > 0 a consumer always
+ *     tries the locks.
+ *
+ * Trying a lock costs a lookup in the shared lock table per partition, so
+ * a server that allows two-phase commit pays it on each consume, and
+ * others only while a transaction appends to more than MQ_STREAM_MARKS
+ * streams.  Without shared memory, a partition with appends always in
+ * progress is seldom read.
  *
  *
  * Locking protocol.  Each backend owns one slot of shared memory (by
@@ -86,7 +107,7 @@
 #include "mq.h"
 #include "stream.h"
 
-/* streams a transaction may append to before it holds back every stream */
+/* streams a transaction may mark; beyond, it takes partition locks */
 #define MQ_STREAM_MARKS			8
 /* advisory lock field4 of the appends' locks without shared memory */
 #define MQ_APPEND_LOCK_FIELD4	3
@@ -95,7 +116,7 @@
 typedef struct MqAppendMark
 {
 	Oid			dbid;
-	Oid			relid;			/* InvalidOid: every stream of dbid */
+	Oid			relid;
 	int64		first_id;		/* 0 while the first msg_id is assigned */
 	uint32		parts[MQ_MAX_PARTITIONS / 32];
 } MqAppendMark;
@@ -110,6 +131,8 @@ typedef struct MqAppendSlot
 static MqAppendSlot *append_slots = NULL;
 static int	nappend_slots = 0;
 static bool marks_set = false;	/* this backend has marks to clear */
+static pg_atomic_uint32 *nlocking = NULL;	/* transactions taking locks */
+static bool locking = false;	/* this transaction is counted in it */
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -124,7 +147,8 @@ mq_stream_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(mul_size(mq_append_slot_count(), sizeof(MqAppendSlot)));
+	RequestAddinShmemSpace(add_size(mul_size(mq_append_slot_count(), sizeof(MqAppendSlot)),
+									sizeof(pg_atomic_uint32)));
 }
 
 static void
@@ -150,7 +174,60 @@ mq_stream_shmem_startup(void)
 		}
 	}
 	nappend_slots = n;
+	nlocking = ShmemInitStruct("mq stream append locks", sizeof(pg_atomic_uint32),
+							   &found);
+	if (!found)
+		pg_atomic_init_u32(nlocking, 0);
 	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+mq_append_locktag(LOCKTAG *tag, Oid relid, int partition)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, relid, (uint32) partition,
+						 MQ_APPEND_LOCK_FIELD4);
+}
+
+/* Take the partition locks of stream relid's partitions flagged in parts. */
+static void
+mq_lock_partitions(Oid relid, int nparts, const uint32 *parts)
+{
+	int			p;
+
+	for (p = 0; p < nparts; p++)
+	{
+		LOCKTAG		tag;
+
+		if ((parts[p / 32] & ((uint32) 1 << (p % 32))) == 0)
+			continue;
+		mq_append_locktag(&tag, relid, p);
+		(void) LockAcquire(&tag, ShareLock, false, false);
+	}
+}
+
+/*
+ * Before a prepare: the marks of this transaction become partition locks,
+ * which the prepared transaction keeps (see the file header).  The marks
+ * stay until the transaction's PREPARE event clears them.
+ */
+static void
+mq_marks_to_locks(void)
+{
+	MqAppendSlot *slot;
+	MqAppendMark marks[MQ_STREAM_MARKS];
+	int			n,
+				i;
+
+	if (!marks_set || append_slots == NULL)
+		return;
+	slot = &append_slots[MyProc->pgprocno];
+	/* only this backend writes its slot: copy it, lock outside the spinlock */
+	SpinLockAcquire(&slot->mutex);
+	n = (int) pg_atomic_read_u32(&slot->nmarks);
+	memcpy(marks, slot->marks, sizeof(MqAppendMark) * n);
+	SpinLockRelease(&slot->mutex);
+	for (i = 0; i < n; i++)
+		mq_lock_partitions(marks[i].relid, MQ_MAX_PARTITIONS, marks[i].parts);
 }
 
 /* Forget this backend's marks: its transaction has ended. */
@@ -159,6 +236,11 @@ mq_marks_clear(void)
 {
 	MqAppendSlot *slot;
 
+	if (locking)
+	{
+		pg_atomic_fetch_sub_u32(nlocking, 1);
+		locking = false;
+	}
 	if (!marks_set || append_slots == NULL)
 	{
 		marks_set = false;
@@ -181,14 +263,11 @@ mq_stream_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_PREPARE:
-			if (marks_set)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot prepare a transaction that appended to a stream"),
-						 errdetail("Records behind an open append are held back until its transaction ends.")));
+			mq_marks_to_locks();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			mq_marks_clear();
@@ -211,13 +290,6 @@ MqStreamInit(void)
 	RegisterXactCallback(mq_stream_xact_callback, NULL);
 }
 
-static void
-mq_append_locktag(LOCKTAG *tag, Oid relid, int partition)
-{
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, relid, (uint32) partition,
-						 MQ_APPEND_LOCK_FIELD4);
-}
-
 /*
  * Before taking msg_ids for records of stream in the partitions flagged in
  * parts: publish them (see the file header).
@@ -231,60 +303,54 @@ MqStreamMarkBegin(MqQueue *stream, const bool *parts)
 				i,
 				p;
 
-	if (append_slots == NULL)
-	{
-		/* without shared memory: the advisory locks of the partitions */
-		for (p = 0; p < stream->partitions; p++)
-		{
-			LOCKTAG		tag;
+	uint32		bits[MQ_MAX_PARTITIONS / 32] = {0};
 
-			if (!parts[p])
-				continue;
-			mq_append_locktag(&tag, stream->relid, p);
-			(void) LockAcquire(&tag, ShareLock, false, false);
-		}
-		/* no two-phase commit either way */
-		marks_set = true;
-		return;
-	}
-
-	slot = &append_slots[MyProc->pgprocno];
-	SpinLockAcquire(&slot->mutex);
-	n = (int) pg_atomic_read_u32(&slot->nmarks);
-	for (i = 0; i < n; i++)
-	{
-		if (slot->marks[i].dbid == MyDatabaseId &&
-			(slot->marks[i].relid == stream->relid || slot->marks[i].relid == InvalidOid))
-		{
-			mark = &slot->marks[i];
-			break;
-		}
-	}
-	if (mark == NULL && n < MQ_STREAM_MARKS)
-	{
-		mark = &slot->marks[n];
-		mark->dbid = MyDatabaseId;
-		mark->relid = stream->relid;
-		mark->first_id = 0;
-		memset(mark->parts, 0, sizeof(mark->parts));
-		pg_atomic_write_u32(&slot->nmarks, n + 1);
-	}
-	else if (mark == NULL)
-	{
-		/* too many streams: hold back every stream of the database */
-		mark = &slot->marks[MQ_STREAM_MARKS - 1];
-		mark->dbid = MyDatabaseId;
-		mark->relid = InvalidOid;
-		mark->first_id = 1;
-		memset(mark->parts, 0xff, sizeof(mark->parts));
-	}
 	for (p = 0; p < stream->partitions; p++)
 	{
 		if (parts[p])
-			mark->parts[p / 32] |= (uint32) 1 << (p % 32);
+			bits[p / 32] |= (uint32) 1 << (p % 32);
 	}
-	marks_set = true;
-	SpinLockRelease(&slot->mutex);
+	if (append_slots != NULL)
+	{
+		slot = &append_slots[MyProc->pgprocno];
+		SpinLockAcquire(&slot->mutex);
+		n = (int) pg_atomic_read_u32(&slot->nmarks);
+		for (i = 0; i < n; i++)
+		{
+			if (slot->marks[i].dbid == MyDatabaseId &&
+				slot->marks[i].relid == stream->relid)
+			{
+				mark = &slot->marks[i];
+				break;
+			}
+		}
+		if (mark == NULL && n < MQ_STREAM_MARKS)
+		{
+			mark = &slot->marks[n];
+			mark->dbid = MyDatabaseId;
+			mark->relid = stream->relid;
+			mark->first_id = 0;
+			memset(mark->parts, 0, sizeof(mark->parts));
+			pg_atomic_write_u32(&slot->nmarks, n + 1);
+		}
+		if (mark != NULL)
+		{
+			for (i = 0; i < MQ_MAX_PARTITIONS / 32; i++)
+				mark->parts[i] |= bits[i];
+			marks_set = true;
+		}
+		SpinLockRelease(&slot->mutex);
+		if (mark != NULL)
+			return;
+		/* more streams than marks: counted before the first lock */
+		if (!locking)
+		{
+			pg_atomic_fetch_add_u32(nlocking, 1);
+			locking = true;
+		}
+	}
+	/* without shared memory, or beyond the marks: the partition locks */
+	mq_lock_partitions(stream->relid, stream->partitions, bits);
 }
 
 /* After the first nextval of this transaction for stream: its msg_id. */
@@ -323,6 +389,31 @@ MqStreamLastId(Oid seqid)
 	return fc->isnull ? 0 : DatumGetInt64(d);
 }
 
+static void mq_horizons_of_marks(MqQueue *stream, int64 *h);
+
+/*
+ * Partitions whose lock an append holds (or a prepared transaction) have
+ * horizon 0 (see the file header: called after C and the marks were read).
+ */
+static void
+mq_horizons_of_locks(MqQueue *stream, int64 *h)
+{
+	int			p;
+
+	for (p = 0; p < stream->partitions; p++)
+	{
+		LOCKTAG		tag;
+
+		if (h[p] == 0)
+			continue;
+		mq_append_locktag(&tag, stream->relid, p);
+		if (LockAcquire(&tag, RowExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+			h[p] = 0;
+		else
+			LockRelease(&tag, RowExclusiveLock, false);
+	}
+}
+
 /*
  * The horizon of every partition of stream (h[p]): a consume delivers
  * records of p below h[p] only.  See the argument in the file header.
@@ -331,37 +422,30 @@ void
 MqStreamHorizons(MqQueue *stream, Oid seqid, int64 *h)
 {
 	int64		last;
-	int			p,
-				i;
-
-	if (append_slots == NULL)
-	{
-		bool		held[MQ_MAX_PARTITIONS];
-		LOCKTAG		tag;
-
-		for (p = 0; p < stream->partitions; p++)
-		{
-			mq_append_locktag(&tag, stream->relid, p);
-			held[p] = LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
-		}
-		last = MqStreamLastId(seqid);
-		for (p = 0; p < stream->partitions; p++)
-		{
-			h[p] = held[p] ? last + 1 : 0;
-			if (held[p])
-			{
-				mq_append_locktag(&tag, stream->relid, p);
-				LockRelease(&tag, ExclusiveLock, false);
-			}
-		}
-		return;
-	}
+	int			p;
 
 	last = MqStreamLastId(seqid);
 	for (p = 0; p < stream->partitions; p++)
 		h[p] = last + 1;
+	if (append_slots == NULL)
+	{
+		mq_horizons_of_locks(stream, h);
+		return;
+	}
 	/* the marks of appends that took msg_ids up to last are visible now */
 	pg_memory_barrier();
+	mq_horizons_of_marks(stream, h);
+	/* and, after the marks, the locks (see the file header) */
+	if (max_prepared_xacts > 0 || pg_atomic_read_u32(nlocking) > 0)
+		mq_horizons_of_locks(stream, h);
+}
+
+/* Lower h[p] to the first_id of every other backend's mark covering p. */
+static void
+mq_horizons_of_marks(MqQueue *stream, int64 *h)
+{
+	int			p,
+				i;
 
 	for (i = 0; i < nappend_slots; i++)
 	{
@@ -384,8 +468,7 @@ MqStreamHorizons(MqQueue *stream, Oid seqid, int64 *h)
 			{
 				MqAppendMark *mark = &slot->marks[m];
 
-				if (mark->dbid != MyDatabaseId ||
-					(mark->relid != stream->relid && mark->relid != InvalidOid))
+						if (mark->dbid != MyDatabaseId || mark->relid != stream->relid)
 					continue;
 				if (mark->first_id == 0)
 				{
