@@ -16,5 +16,8 @@ SELECT mq_publish('k_topic', 'a.b', '{"n": 1}');
 SELECT body, topic, routing_key FROM mq_read('k_queue');
 SELECT body, topic, routing_key FROM mq_consume('k_stream', 'g');
 SELECT mq_bind('k_topic', 'k_topic');
+-- a stream function given a topic says so, with a stream's hint
+SELECT mq_append('k_topic', '{}');
+SELECT mq_consume('k_topic', 'g');
 SELECT mq_bind('k_queue', 'k_stream');
 SELECT mq_drop('k_queue'), mq_drop('k_stream'), mq_drop('k_topic');

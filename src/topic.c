@@ -561,12 +561,14 @@ MqTopicNotQueue(MqCall *call, const char *name, MqPrivilege priv)
 	if (!MqTopicHasPrivilege(call, topic, priv & MQ_PRIV_MASK))
 		MqPrivilegeDenied((priv & MQ_STREAM_CALL) ? "stream" : "queue", name,
 						  priv & MQ_PRIV_MASK);
-	priv &= MQ_PRIV_MASK;
 	ereport(ERROR,
 			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-			 errmsg("\"%s\" is a topic, not a queue", name),
-			 priv == MQ_PRIV_SEND ?
+			 errmsg("\"%s\" is a topic, not a %s", name,
+					(priv & MQ_STREAM_CALL) ? "stream" : "queue"),
+			 (priv & MQ_PRIV_MASK) == MQ_PRIV_SEND ?
 			 errhint("Publish to a topic with mq_publish().") :
+			 (priv & MQ_STREAM_CALL) ?
+			 errhint("Bind a stream to the topic with mq_bind() and consume the stream.") :
 			 errhint("Bind a queue to the topic with mq_bind() and use the queue.")));
 }
 
