@@ -8,13 +8,14 @@
  * What is counted.  Every function that changes a queue records what it
  * did in a backend-local list of pending deltas, one record per object and
  * subtransaction nesting level: messages sent, delivered, acked, nacked,
- * dead-lettered and found expired, and for the latency histograms: the
- * wait of each message delivered for the first time (on its attempt 1),
- * measured when the read or pop returns it, from when it became readable
- * (its visible_at before the read: the send time plus its delay, or when
- * it became its group's head if later); and the time the delay runs from,
- * the enqueued_at of each message acked or popped, measured to the commit.  A read or pop that takes a message whose lease had
- * expired counts that lease as expired, as does the worker when it
+ * dead-lettered and found expired, and the samples of the latency
+ * histograms: the wait of each message delivered for the first time (on
+ * its attempt 1), measured by the read or pop that returns it, from when
+ * it became readable (its visible_at before the read: the send time plus
+ * its delay, or when it became its group's head if later) to the clock at
+ * the end of that statement; and, for the delay, the enqueued_at of each
+ * message acked or popped.  A read or pop that takes a message whose lease
+ * had expired counts that lease as expired, as does the worker when it
  * dead-letters a message whose last lease expired.  Reads and pops learn
  * both from their last condition on each message they take (PICKED in
  * stmt.c), which calls mq_stats_picked with the message as it was before
@@ -33,9 +34,9 @@
  * Nothing touches shared memory then.  When the transaction commits
  * (XACT_EVENT_COMMIT, after it has left the ProcArray, where nothing may
  * fail), the records are added to the shared entries of their objects:
- * the waits as measured, the delays from the times noted to the commit
- * time.
- * When the transaction aborts, or
+ * the waits as measured (time the reading transaction stays open after
+ * the read is no part of them), the delays from the times noted to the
+ * commit time.  When the transaction aborts, or
  * is prepared, the records are thrown away; when a subtransaction aborts,
  * the records of its level and deeper are thrown away, and when one
  * commits, its records move to the parent's level.  So only committed work
