@@ -149,6 +149,24 @@ SELECT mq_nack('st_w', :w, delay => '0');
 SELECT attempt FROM mq_pop('st_w');
 SELECT delivered, nacked, acked FROM st('st_w');
 SELECT wait_p50 > '0.26 s' AS first_delivery_only FROM mq_stats WHERE queue = 'st_w';
+-- the wait ends when the read returns the message, not when its
+-- transaction commits: a read or pop kept open 1.5 s adds nothing to the
+-- wait, while the delay (of the pop) runs to its commit
+SELECT mq_stats_reset('st_w');
+SELECT mq_send('st_w', '{}') AS w \gset
+BEGIN;
+SELECT attempt FROM mq_read('st_w');
+SELECT pg_sleep(1.5);
+COMMIT;
+SELECT mq_ack('st_w', :w);
+SELECT mq_send('st_w', '{}') AS w \gset
+BEGIN;
+SELECT attempt FROM mq_pop('st_w');
+SELECT pg_sleep(1.5);
+COMMIT;
+SELECT delivered, acked FROM st('st_w');
+SELECT wait_p99 < '1 s' AS wait_ends_at_read, delay_p50 > '1.3 s' AS delay_ends_at_commit
+  FROM mq_stats WHERE queue = 'st_w';
 SELECT mq_drop('st_w');
 
 -- a pop is a delivery and an ack

@@ -74,6 +74,9 @@
  * descent); beyond MQ_MAX_LEVELS, levels stay in the ranges.  Each advance
  * is one statement (MQ_STMT_LEVELS), fetched range by range from the top
  * down to the first level with a readable message: an index descent each.
+ * A recheck (every MQ_FLOOR_RECHECK) fetches every range, whatever it
+ * finds readable above, so that every known level is searched from its
+ * start: at most 2 * MQ_MAX_LEVELS + 1 descents every MQ_FLOOR_RECHECK.
  *
  *-------------------------------------------------------------------------
  */
@@ -182,7 +185,10 @@ MqLevelsArgs(MqQueue *queue, Datum *values, char *nulls)
  * those known: see "Priority levels" above.  The ranges are fetched one by
  * one, highest first, down to the first level with a message readable now:
  * a read goes no further unless that level runs out, and the floors below
- * stay where they were (lower than need be, never too high).
+ * stay where they were (lower than need be, never too high).  A recheck
+ * fetches every range, from the start of each level: a row written below
+ * the floor of a level under the first readable one (which may stay
+ * readable for good, held in another session's open read) is found too.
  */
 static void
 mq_levels_advance(MqQueue *queue, TimestampTz now, TimestampTz bound, bool recheck)
@@ -254,8 +260,9 @@ mq_levels_advance(MqQueue *queue, TimestampTz now, TimestampTz bound, bool reche
 		}
 		level++;
 		SPI_freetuptable(SPI_tuptable);
-		if (least <= now)
-			break;				/* readable now (unless exhausted meanwhile) */
+		/* readable now (unless exhausted meanwhile); a recheck goes on */
+		if (least <= now && !recheck)
+			break;
 	}
 	SPI_cursor_close(portal);
 	UnregisterSnapshot(snapshot);

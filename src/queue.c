@@ -665,7 +665,9 @@ MqPlan(MqQueue *queue, MqStmt stmt)
 /*
  * Tell the worker (due.c) about work a statement made for it: a message
  * leased on its last attempt, whose lease end it must watch, or a retained
- * ack, whose retention end it must.
+ * ack, whose retention end it must.  Every statement that leases or
+ * retains is listed, with or without priorities or groups: one left out
+ * leaves its work to the worker's slow round of every queue.
  */
 static void
 mq_note_work(MqQueue *queue, MqStmt stmt)
@@ -678,6 +680,8 @@ mq_note_work(MqQueue *queue, MqStmt stmt)
 	{
 		case MQ_STMT_READ:
 		case MQ_STMT_READ_ONE:
+		case MQ_STMT_READ_PRIO:
+		case MQ_STMT_READ_PRIO_ONE:
 			col = SPI_fnumber(SPI_tuptable->tupdesc, "attempt");
 			for (row = 0; row < SPI_processed && col > 0; row++)
 			{
@@ -692,8 +696,12 @@ mq_note_work(MqQueue *queue, MqStmt stmt)
 			break;
 		case MQ_STMT_ACK_RETAIN:
 		case MQ_STMT_ACK_IDS_RETAIN:
+		case MQ_STMT_ACK_GROUP_RETAIN:
+		case MQ_STMT_ACK_IDS_GROUP_RETAIN:
 		case MQ_STMT_POP_RETAIN:
 		case MQ_STMT_POP_ONE_RETAIN:
+		case MQ_STMT_POP_PRIO_RETAIN:
+		case MQ_STMT_POP_PRIO_ONE_RETAIN:
 			if (SPI_processed > 0)
 				MqDueTouch(queue);
 			break;

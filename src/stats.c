@@ -8,13 +8,14 @@
  * What is counted.  Every function that changes a queue records what it
  * did in a backend-local list of pending deltas, one record per object and
  * subtransaction nesting level: messages sent, delivered, acked, nacked,
- * dead-lettered and found expired, and for the latency histograms the
- * times the latencies run from: for the wait, when each message delivered
- * for the first time (on its attempt 1) became readable (its visible_at
- * before the read: the send time plus its delay, or when it became its
- * group's head if later); for the delay, the enqueued_at of each message
- * acked or popped.  A read or pop that takes a message whose lease had
- * expired counts that lease as expired, as does the worker when it
+ * dead-lettered and found expired, and the samples of the latency
+ * histograms: the wait of each message delivered for the first time (on
+ * its attempt 1), measured by the read or pop that returns it, from when
+ * it became readable (its visible_at before the read: the send time plus
+ * its delay, or when it became its group's head if later) to the clock at
+ * the end of that statement; and, for the delay, the enqueued_at of each
+ * message acked or popped.  A read or pop that takes a message whose lease
+ * had expired counts that lease as expired, as does the worker when it
  * dead-letters a message whose last lease expired.  Reads and pops learn
  * both from their last condition on each message they take (PICKED in
  * stmt.c), which calls mq_stats_picked with the message as it was before
@@ -32,9 +33,10 @@
  *
  * Nothing touches shared memory then.  When the transaction commits
  * (XACT_EVENT_COMMIT, after it has left the ProcArray, where nothing may
- * fail), the records are added to the shared entries of their objects,
- * and the latencies are measured from the times noted to the commit time.
- * When the transaction aborts, or
+ * fail), the records are added to the shared entries of their objects:
+ * the waits as measured (time the reading transaction stays open after
+ * the read is no part of them), the delays from the times noted to the
+ * commit time.  When the transaction aborts, or
  * is prepared, the records are thrown away; when a subtransaction aborts,
  * the records of its level and deeper are thrown away, and when one
  * commits, its records move to the parent's level.  So only committed work
@@ -178,7 +180,7 @@ typedef struct MqStatsPending
 	TimestampTz lease_until;
 	int			nwait,
 				maxwait;
-	TimestampTz *wait_from;		/* when first deliveries became readable */
+	int64	   *wait_usecs;		/* waits of first deliveries, measured at read */
 	int			ndelay,
 				maxdelay;
 	TimestampTz *delay_from;	/* enqueued_at (appended_at) of acked messages */
@@ -365,7 +367,7 @@ mq_pending(MqQueue *queue)
 }
 
 static void
-mq_pending_push(TimestampTz **arr, int *n, int *max, TimestampTz value)
+mq_pending_push(int64 **arr, int *n, int *max, int64 value)
 {
 	if (*n == *max)
 	{
@@ -376,8 +378,8 @@ mq_pending_push(TimestampTz **arr, int *n, int *max, TimestampTz value)
 												ALLOCSET_SMALL_SIZES);
 		samples_taken = true;
 		*arr = *arr == NULL ?
-			MemoryContextAlloc(pending_cxt, newmax * sizeof(TimestampTz)) :
-			repalloc(*arr, newmax * sizeof(TimestampTz));
+			MemoryContextAlloc(pending_cxt, newmax * sizeof(int64)) :
+			repalloc(*arr, newmax * sizeof(int64));
 		*max = newmax;
 	}
 	(*arr)[(*n)++] = value;
@@ -457,7 +459,9 @@ mq_picked_cmp(const void *a, const void *b)
  * messages; rows holds them as mq_message (msg_id in column 1, attempt in
  * 2, enqueued_at in 3, lease_expires_at in 4).  A pop is a delivery and an
  * ack at once.  A message noted by mq_stats_picked as never delivered
- * before gives a wait sample from when it became readable; one whose lease
+ * before gives a wait sample: from when it became readable to now, the end
+ * of the statement (the clock, not the commit: a transaction that keeps
+ * the message after reading it adds nothing to its wait); one whose lease
  * had run out counts as an expired lease.
  */
 void
@@ -467,6 +471,7 @@ MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 	uint64		i;
 	int			npicks = npicked;
 	bool		sorted = false;
+	TimestampTz read_at = 0;
 
 	npicked = 0;
 	if (!mq_stats_active() || n == 0)
@@ -502,7 +507,13 @@ MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 		if (m != NULL && m->expired)
 			p->counts[MQ_STAT_EXPIRED]++;
 		else if (m != NULL && m->first)
-			mq_pending_push(&p->wait_from, &p->nwait, &p->maxwait, m->visible_at);
+		{
+			/* the wait ends with this read, not with its commit */
+			if (read_at == 0)
+				read_at = GetCurrentTimestamp();
+			mq_pending_push(&p->wait_usecs, &p->nwait, &p->maxwait,
+							Max(0, read_at - m->visible_at));
+		}
 		if (popped)
 			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay, enqueued_at);
 		else
@@ -732,7 +743,7 @@ mq_entry_add(MqStatsEntry *e, MqStatsPending *p, TimestampTz now)
 			memset(e->delay_hist[hs], 0, sizeof(e->delay_hist[hs]));
 		}
 		for (i = 0; i < p->nwait; i++)
-			e->wait_hist[hs][mq_hist_bucket(now - p->wait_from[i])]++;
+			e->wait_hist[hs][mq_hist_bucket(p->wait_usecs[i])]++;
 		for (i = 0; i < p->ndelay; i++)
 			e->delay_hist[hs][mq_hist_bucket(now - p->delay_from[i])]++;
 	}
