@@ -729,34 +729,27 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 	int			rc;
 	int			i;
 
-	if (levelsarg >= 0)
+	if (levelsarg >= 0 || floorarg >= 0)
 	{
-		/* the same with the priority ranges and their floors */
-		Assert(levelsarg + 4 <= MQ_MAX_ARGS);
+		/* the caller's arguments, then the floor, or the priority ranges */
+		int			nargs = levelsarg >= 0 ? levelsarg : floorarg;
+
+		Assert(nargs + (levelsarg >= 0 ? 4 : 2) <= MQ_MAX_ARGS);
 		stmt = MqStmtChoose(stmt, queue, values);
 		MqFloorAdvance(queue);
-		memcpy(fvalues, values, levelsarg * sizeof(Datum));
+		memcpy(fvalues, values, nargs * sizeof(Datum));
 		if (nulls)
-			memcpy(fnulls, nulls, levelsarg);
+			memcpy(fnulls, nulls, nargs);
 		else
-			memset(fnulls, ' ', levelsarg);
-		MqLevelsArgs(queue, fvalues + levelsarg, fnulls + levelsarg);
-		values = fvalues;
-		nulls = fnulls;
-	}
-	else if (floorarg >= 0)
-	{
-		Assert(floorarg + 2 <= MQ_MAX_ARGS);
-		stmt = MqStmtChoose(stmt, queue, values);
-		MqFloorAdvance(queue);
-		memcpy(fvalues, values, floorarg * sizeof(Datum));
-		if (nulls)
-			memcpy(fnulls, nulls, floorarg);
+			memset(fnulls, ' ', nargs);
+		if (levelsarg >= 0)
+			MqLevelsArgs(queue, fvalues + nargs, fnulls + nargs);
 		else
-			memset(fnulls, ' ', floorarg);
-		fvalues[floorarg] = TimestampTzGetDatum(queue->scan_floor);
-		fvalues[floorarg + 1] = Int64GetDatum(queue->scan_floor_id);
-		fnulls[floorarg] = fnulls[floorarg + 1] = ' ';
+		{
+			fvalues[nargs] = TimestampTzGetDatum(queue->scan_floor);
+			fvalues[nargs + 1] = Int64GetDatum(queue->scan_floor_id);
+			fnulls[nargs] = fnulls[nargs + 1] = ' ';
+		}
 		values = fvalues;
 		nulls = fnulls;
 	}

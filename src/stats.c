@@ -526,18 +526,15 @@ MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 	}
 }
 
-/* n messages acked; rows holds their enqueued_at in column col. */
-void
-MqStatsAcked(MqQueue *queue, SPITupleTable *rows, uint64 n, int col)
+/*
+ * Delays to count at commit: from the timestamps in column col of the n
+ * rows (enqueued_at, appended_at), if any.
+ */
+static void
+mq_pending_delays(MqStatsPending *p, SPITupleTable *rows, uint64 n, int col)
 {
-	MqStatsPending *p;
 	uint64		i;
 
-	if (!mq_stats_active() || n == 0)
-		return;
-	p = mq_pending(queue);
-	p->counts[MQ_STAT_ACKED] += n;
-	p->leased -= n;
 	for (i = 0; rows != NULL && i < n; i++)
 	{
 		bool		isnull;
@@ -547,6 +544,20 @@ MqStatsAcked(MqQueue *queue, SPITupleTable *rows, uint64 n, int col)
 			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay,
 							DatumGetTimestampTz(d));
 	}
+}
+
+/* n messages acked; rows holds their enqueued_at in column col. */
+void
+MqStatsAcked(MqQueue *queue, SPITupleTable *rows, uint64 n, int col)
+{
+	MqStatsPending *p;
+
+	if (!mq_stats_active() || n == 0)
+		return;
+	p = mq_pending(queue);
+	p->counts[MQ_STAT_ACKED] += n;
+	p->leased -= n;
+	mq_pending_delays(p, rows, n, col);
 }
 
 /* One message nacked: dead-lettered (its last attempt) or to be retried. */
@@ -586,7 +597,6 @@ MqStatsConsumed(MqQueue *stream, SPITupleTable *rows, uint64 n)
 {
 	MqStatsPending *p;
 	int			col;
-	uint64		i;
 
 	if (!mq_stats_active() || n == 0)
 		return;
@@ -594,15 +604,8 @@ MqStatsConsumed(MqQueue *stream, SPITupleTable *rows, uint64 n)
 	p->counts[MQ_STAT_DELIVERED] += n;
 	p->counts[MQ_STAT_ACKED] += n;
 	col = SPI_fnumber(rows->tupdesc, "appended_at");
-	for (i = 0; col > 0 && i < n; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(rows->vals[i], rows->tupdesc, col, &isnull);
-
-		if (!isnull)
-			mq_pending_push(&p->delay_from, &p->ndelay, &p->maxdelay,
-							DatumGetTimestampTz(d));
-	}
+	if (col > 0)
+		mq_pending_delays(p, rows, n, col);
 }
 
 /* One message published to topic (however many copies it made). */
