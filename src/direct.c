@@ -9,8 +9,9 @@
  * (send.c) insert their rows here, and mq_ack of a queue without retention
  * (ack.c) deletes its row here (see MqDirectAck for the delete), instead
  * of running the statements of stmt.c through SPI, which costs a second
- * executor start-up, a plan-cache check and a result copy per call.  The row and its index entries are written by
- * the very functions the executor's INSERT calls, in the same order, so the
+ * executor start-up, a plan-cache check and a result copy per call.  The
+ * row and its index entries are written by the very functions the
+ * executor's INSERT calls, in the same order, so the
  * heap, the indexes, TOAST and the WAL (which physical replication replays
  * and logical decoding reads as an ordinary insert) are what the INSERT
  * would have left.
