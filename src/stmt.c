@@ -49,6 +49,22 @@
 #define GE " OPERATOR(pg_catalog.>=) "
 
 /*
+ * mq_status: the message in the live table (%1$s), then in the retained
+ * (%3$s) and dead (%2$s) tables; 0.2 adds the parked messages between.
+ */
+#define STATUS_LIVE_SQL \
+	"SELECT CASE WHEN visible_at" GT "$2 THEN" \
+	" CASE WHEN lease_expires_at IS NULL THEN 'delayed' ELSE 'in_flight' END" \
+	" WHEN attempt" LT "$3 THEN 'ready' ELSE 'in_flight' END," \
+	" attempt, enqueued_at, NULL::pg_catalog.timestamptz," \
+	" NULL::pg_catalog.jsonb, last_error FROM %1$s WHERE msg_id" EQ "$1"
+#define STATUS_ENDED_SQL \
+	" UNION ALL SELECT 'done', attempt, enqueued_at, acked_at, result, NULL" \
+	" FROM %3$s WHERE msg_id" EQ "$1" \
+	" UNION ALL SELECT 'dead', attempt, enqueued_at, NULL, NULL, last_error" \
+	" FROM %2$s WHERE msg_id" EQ "$1"
+
+/*
  * the messages a read may lease: visible now ($1) and not exhausted ($2),
  * searched from the queue's scan floor up (see floor.c), a (visible_at,
  * msg_id) given as two parameters
@@ -398,15 +414,8 @@ static const MqStmtDef stmt_defs[MQ_NUM_STMTS] = {
 		3, {INT8ARRAYOID, INT8OID, TIMESTAMPTZOID}
 	},
 	[MQ_STMT_STATUS] = {
-		"SELECT CASE WHEN visible_at" GT "$2 THEN"
-		" CASE WHEN lease_expires_at IS NULL THEN 'delayed' ELSE 'in_flight' END"
-		" WHEN attempt" LT "$3 THEN 'ready' ELSE 'in_flight' END,"
-		" attempt, enqueued_at, NULL::pg_catalog.timestamptz,"
-		" NULL::pg_catalog.jsonb, last_error FROM %1$s WHERE msg_id" EQ "$1"
-		" UNION ALL SELECT 'done', attempt, enqueued_at, acked_at, result, NULL"
-		" FROM %3$s WHERE msg_id" EQ "$1"
-		" UNION ALL SELECT 'dead', attempt, enqueued_at, NULL, NULL, last_error"
-		" FROM %2$s WHERE msg_id" EQ "$1",
+		STATUS_LIVE_SQL
+		STATUS_ENDED_SQL,
 		3, {INT8OID, TIMESTAMPTZOID, INT4OID}
 	},
 	/*
@@ -659,18 +668,11 @@ static const MqStmtDef stmt_defs_v2[MQ_NUM_STMTS] = {
 	},
 	/* a message blocked by its group is ready, or delayed until it is due */
 	[MQ_STMT_STATUS] = {
-		"SELECT CASE WHEN visible_at" GT "$2 THEN"
-		" CASE WHEN lease_expires_at IS NULL THEN 'delayed' ELSE 'in_flight' END"
-		" WHEN attempt" LT "$3 THEN 'ready' ELSE 'in_flight' END,"
-		" attempt, enqueued_at, NULL::pg_catalog.timestamptz,"
-		" NULL::pg_catalog.jsonb, last_error FROM %1$s WHERE msg_id" EQ "$1"
+		STATUS_LIVE_SQL
 		" UNION ALL SELECT CASE WHEN visible_at" GT "$2 THEN 'delayed'"
 		" ELSE 'ready' END, attempt, enqueued_at, NULL, NULL, last_error"
 		" FROM %5$s WHERE msg_id" EQ "$1"
-		" UNION ALL SELECT 'done', attempt, enqueued_at, acked_at, result, NULL"
-		" FROM %3$s WHERE msg_id" EQ "$1"
-		" UNION ALL SELECT 'dead', attempt, enqueued_at, NULL, NULL, last_error"
-		" FROM %2$s WHERE msg_id" EQ "$1",
+		STATUS_ENDED_SQL,
 		3, {INT8OID, TIMESTAMPTZOID, INT4OID}
 	},
 	/*
