@@ -18,6 +18,8 @@
 #   send100     mq_send_batch of 100  /  INSERT ... SELECT unnest(...) RETURNING
 #   read1       mq_read of 1  /  UPDATE ... SKIP LOCKED RETURNING (from a backlog)
 #   consume1    mq_read of 1 then mq_ack  /  the UPDATE then DELETE ... attempt
+#   consume100  mq_read of 100 then mq_ack of their ids  /  the UPDATE of 100
+#               then DELETE ... = ANY (bench/scripts/ref_consume100.sql)
 #
 # Environment: PGBIN (the PostgreSQL programs; default pg_config --bindir of
 # PG_CONFIG, or of the pg_config in PATH), LO and HI (calls per run, default
@@ -62,16 +64,20 @@ single() {
 	echo "CREATE EXTENSION mq;"
 	echo "SELECT mq_create('ib');"
 	echo "SELECT mq_create('ir');"
+	echo "SELECT mq_create('ic');"
 	echo "CREATE SCHEMA ref;"
 	echo "CREATE SCHEMA refr;"
+	echo "CREATE SCHEMA refc;"
 	# ref.sql, one statement a line
-	for s in ref refr; do
+	for s in ref refr refc; do
 		echo "SET search_path = $s;"
 		sed -e 's/--.*//' "$top/bench/ref.sql" | tr '\n\t' '  ' | tr ';' '\n' | grep -v '^ *$' | sed 's/$/;/'
 	done
 	echo "RESET search_path;"
 	echo "SELECT count(mq_send('ir', '$body')) FROM generate_series(1, $hi);"
 	echo "INSERT INTO refr.q (body) SELECT '$body' FROM generate_series(1, $hi);"
+	echo "SELECT count(*) FROM generate_series(1, $hi / 5) g, LATERAL mq_send_batch('ic', array_fill(jsonb_build_object('g', g) || '$body', ARRAY[100]));"
+	echo "INSERT INTO refc.q (body) SELECT jsonb_build_object('g', g) || '$body' FROM generate_series(1, $hi / 5) g, generate_series(1, 100);"
 	echo "CHECKPOINT;"
 } >"$dir/setup.sql"
 single "$dir/base" "$dir/setup.sql"
@@ -87,6 +93,12 @@ script() {
 	read1/mq | consume1/mq)
 		echo "PREPARE r AS SELECT msg_id, attempt, body FROM mq_read('ir');"
 		echo "PREPARE a(bigint, int) AS SELECT mq_ack('ir', \$1, \$2)::int AS ok;" ;;
+	consume100/mq)
+		echo "PREPARE r AS SELECT array_agg(msg_id) AS ids, array_agg(body) AS bodies FROM mq_read('ic', 100);"
+		echo "PREPARE a(bigint[]) AS SELECT count(*) FROM mq_ack('ic', \$1);" ;;
+	consume100/ref)
+		echo "PREPARE r AS WITH c AS (SELECT msg_id FROM refc.q WHERE visible_at <= now() ORDER BY visible_at, msg_id LIMIT 100 FOR UPDATE SKIP LOCKED), u AS (UPDATE refc.q q SET visible_at = now() + interval '30 seconds', attempt = q.attempt + 1 FROM c WHERE q.msg_id = c.msg_id RETURNING q.msg_id, q.body) SELECT array_agg(msg_id) AS ids, array_agg(body) AS bodies FROM u;"
+		echo "PREPARE a(bigint[]) AS DELETE FROM refc.q WHERE msg_id = ANY (\$1);" ;;
 	read1/ref | consume1/ref)
 		echo "PREPARE r AS UPDATE refr.q SET visible_at = now() + interval '30 seconds', attempt = attempt + 1 WHERE msg_id = (SELECT msg_id FROM refr.q WHERE visible_at <= now() ORDER BY visible_at, msg_id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING msg_id, attempt, body;"
 		echo "PREPARE a(bigint, int) AS DELETE FROM refr.q WHERE msg_id = \$1 AND attempt = \$2;" ;;
@@ -98,6 +110,8 @@ script() {
 		read1) echo "EXECUTE r;" ;;
 		# the backlog is read in msg_id order, each message on its first attempt
 		consume1) echo "EXECUTE r;"; echo "EXECUTE a($i, 1);" ;;
+		# batch i holds msg_ids 100 (i - 1) + 1 to 100 i of either table
+		consume100) echo "EXECUTE r;"; echo "EXECUTE a('{$(seq -s, $((100 * i - 99)) $((100 * i)))}');" ;;
 		esac
 	done
 }
@@ -123,9 +137,9 @@ per_call() {
 }
 
 printf '%-10s %14s %14s %8s\n' scenario mq floor mq/floor
-for scenario in send1 send100 read1 consume1; do
+for scenario in send1 send100 read1 consume1 consume100; do
 	l=$lo h=$hi
-	if [ $scenario = send100 ]; then l=$((lo / 5)) h=$((hi / 5)); fi
+	case $scenario in send100 | consume100) l=$((lo / 5)) h=$((hi / 5)) ;; esac
 	m=$(per_call $scenario mq $l $h)
 	r=$(per_call $scenario ref $l $h)
 	printf '%-10s %14d %14d %8s\n' $scenario "$m" "$r" "$(awk -v m="$m" -v r="$r" 'BEGIN { printf "%.2f", m / r }')"

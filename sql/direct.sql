@@ -1,6 +1,6 @@
--- Plain sends write their rows through the table and index access methods:
--- what the rows, their index entries, TOAST and the table's own rules look
--- like afterwards must be what the SQL INSERT leaves.
+-- Plain sends, reads and acks write their rows through the table and index
+-- access methods: what the rows, their index entries, TOAST and the table's
+-- own rules look like afterwards must be what the SQL statements leave.
 CREATE EXTENSION IF NOT EXISTS amcheck;
 SELECT mq_create('dsend');
 
@@ -163,6 +163,108 @@ SELECT mq_create('dsend_u', unlogged => true);
 SELECT mq_send('dsend_u', '{}') > 0 AS unlogged_sent;
 SELECT count(*) FROM mq_send_batch('dsend_u', ARRAY['{}', '{}']::jsonb[]);
 SELECT count(*) AS unlogged_rows FROM mq.q_dsend_u;
+
+-- Plain reads lease through the index on (visible_at, msg_id) and the table
+-- access method: attempt, visible_at and lease_expires_at change; the rest of
+-- the row, the TOASTed body too, is carried over; every index has the new
+-- version, as after the SQL UPDATE.
+SELECT mq_create('dread', max_attempts => 3);
+SELECT min(mq_send('dread', jsonb_build_object('n', n))) AS r1 FROM generate_series(1, 4) n \gset
+SELECT mq_send('dread', jsonb_build_object('big', (SELECT string_agg(md5(i::text), '')
+													FROM generate_series(1, 4000) i))) AS rbig \gset
+SELECT mq_send('dread', '{"n": "later"}', delay => '1 hour') AS rlater \gset
+SELECT pg_relation_size(reltoastrelid) AS rtoast FROM pg_class WHERE oid = 'mq.q_dread'::regclass \gset
+SELECT msg_id - :r1 AS n, attempt, body, group_id, priority, topic, routing_key,
+	   lease_expires_at BETWEEN now() + interval '59 seconds' AND now() + interval '2 minutes' AS lease
+  FROM mq_read('dread', 2, visibility_timeout => '1 minute');
+SELECT msg_id - :r1 AS n, attempt, visible_at = lease_expires_at AS leased_row, body->>'n' AS body
+  FROM mq.q_dread ORDER BY msg_id;
+-- a batch stops at the end of what is readable: the delayed message stays
+SELECT msg_id - :r1 AS n, attempt, length(body->>'big') AS big FROM mq_read('dread', 10);
+SELECT pg_relation_size(reltoastrelid) = :rtoast AS toast_not_copied FROM pg_class
+ WHERE oid = 'mq.q_dread'::regclass;
+SELECT body->>'big' = (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 4000) i) AS big_whole
+  FROM mq.q_dread WHERE msg_id = :rbig;
+SELECT bt_index_check(indexrelid, true) FROM pg_index
+ WHERE indrelid = 'mq.q_dread'::regclass ORDER BY indexrelid::regclass::text;
+SELECT count(*) AS nothing_left FROM mq_read('dread', 10);
+-- leases that run out are taken again, up to max_attempts; an exhausted
+-- message is left for the worker
+SELECT count(*) AS acked FROM mq.q_dread WHERE msg_id <> :rlater AND mq_ack('dread', msg_id);
+SELECT mq_send('dread', '{"n": "x"}') > 0 AS sent;
+SELECT attempt FROM mq_read('dread', visibility_timeout => '1 millisecond');
+SELECT pg_sleep(0.01);
+SELECT attempt FROM mq_read('dread', visibility_timeout => '1 millisecond');
+SELECT pg_sleep(0.01);
+SELECT attempt, lease_expires_at IS NOT NULL AS lease FROM mq_read('dread', visibility_timeout => '1 millisecond');
+SELECT pg_sleep(0.01);
+SELECT count(*) AS exhausted_not_read FROM mq_read('dread');
+-- the caller's running statement does not see the lease; the next does
+SELECT mq_send('dread', '{"n": "own"}') AS own \gset
+SELECT (SELECT msg_id FROM mq_read('dread')) = :own AS read_own,
+	   (SELECT attempt FROM mq.q_dread WHERE msg_id = :own) AS attempt_seen_by_same;
+SELECT attempt AS attempt_seen_by_next FROM mq.q_dread WHERE msg_id = :own;
+-- a lease is rolled back with its transaction
+SELECT mq_send('dread', '{"n": "rb"}') AS rb \gset
+BEGIN;
+SELECT msg_id = :rb AS leased_in_tx FROM mq_read('dread');
+ROLLBACK;
+SELECT msg_id = :rb AS leased_again, attempt FROM mq_read('dread');
+-- a read-only transaction refuses it with the executor's error (25006)
+SELECT mq_send('dread', '{"n": "ro"}') > 0 AS sent;
+BEGIN READ ONLY;
+SELECT * FROM mq_read('dread');
+ROLLBACK;
+-- a trigger someone put on the table fires: such a table takes the SQL UPDATE
+CREATE TABLE public.dread_log (op text, msg_id bigint, attempt int);
+CREATE FUNCTION public.dread_log() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO public.dread_log VALUES (TG_OP, NEW.msg_id, NEW.attempt);
+	RETURN NULL;
+END $$;
+CREATE TRIGGER log AFTER UPDATE ON mq.q_dread FOR EACH ROW EXECUTE FUNCTION public.dread_log();
+SELECT msg_id - :r1 AS n, attempt FROM mq_read('dread');
+SELECT op, msg_id - :r1 AS n, attempt FROM public.dread_log;
+DROP TRIGGER log ON mq.q_dread;
+DROP FUNCTION public.dread_log();
+DROP TABLE public.dread_log;
+
+-- mq_ack(queue, msg_ids) deletes through the primary key too: each id once,
+-- NULLs and unknown ids left out, messages of a group acked by the
+-- statement that releases their group
+SELECT array_agg(id ORDER BY id) AS ids FROM mq_send_batch('dread',
+	ARRAY['{"n": "a1"}', '{"n": "a2"}', '{"n": "a3"}']::jsonb[]) AS s(id) \gset
+SELECT mq_send('dread', '{"n": "g"}', group_id => 'g1') AS gid \gset
+SELECT mq_send('dread', '{"n": "g2"}', group_id => 'g1') AS gid2 \gset
+SELECT array_agg(a ORDER BY a) = (:'ids'::bigint[] || :gid::bigint) AS acked_each_once
+  FROM mq_ack('dread', :'ids'::bigint[] || ARRAY[NULL, (:'ids'::bigint[])[1], -5, :gid]::bigint[]) AS a;
+SELECT count(*) AS acked_left FROM mq.q_dread WHERE msg_id = ANY (:'ids'::bigint[] || :gid::bigint);
+SELECT msg_id = :gid2 AS group_released FROM mq.q_dread WHERE group_id = 'g1';
+SELECT count(*) AS empty FROM mq_ack('dread', ARRAY[]::bigint[]);
+BEGIN READ ONLY;
+SELECT mq_ack('dread', ARRAY[:gid2]::bigint[]);
+ROLLBACK;
+SELECT bt_index_check(indexrelid, true) FROM pg_index
+ WHERE indrelid = 'mq.q_dread'::regclass ORDER BY indexrelid::regclass::text;
+SELECT mq_drop('dread');
+
+-- mq_pop takes messages with the same scan and tuple locks as a read and
+-- deletes them; the head of a group popped releases its group
+SELECT mq_create('dpop');
+SELECT min(mq_send('dpop', jsonb_build_object('n', n))) AS p1 FROM generate_series(1, 3) n \gset
+SELECT mq_send('dpop', '{"n": "g1"}', group_id => 'pg') > 0 AS sent;
+SELECT mq_send('dpop', '{"n": "g2"}', group_id => 'pg') > 0 AS sent;
+SELECT mq_send('dpop', '{"n": "later"}', delay => '1 hour') > 0 AS sent;
+SELECT msg_id - :p1 AS n, attempt, lease_expires_at, body, group_id FROM mq_pop('dpop', 2);
+SELECT msg_id - :p1 AS n, attempt, body, group_id FROM mq_pop('dpop', 10);
+SELECT msg_id - :p1 AS n, attempt, body, group_id FROM mq_pop('dpop', 10);
+SELECT msg_id - :p1 AS n, body FROM mq.q_dpop;
+BEGIN READ ONLY;
+SELECT * FROM mq_pop('dpop');
+ROLLBACK;
+SELECT bt_index_check(indexrelid, true) FROM pg_index
+ WHERE indrelid = 'mq.q_dpop'::regclass ORDER BY indexrelid::regclass::text;
+SELECT mq_drop('dpop');
 
 SELECT mq_drop('dsend');
 SELECT mq_drop('dsend_u');

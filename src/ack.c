@@ -16,11 +16,11 @@
  * alone: those are acked by statements that also release the group
  * (order.c), which a backend tries first once it has acked one.
  *
- * mq_ack of a queue without retention does the plain statement's DELETE
- * through the primary key and the table access method (direct.c), with
- * the executor's waits and READ COMMITTED re-check; with retention (a row
- * to insert into the acked table too), mq_ack_ids, mq_nack and mq_extend
- * run their statements through SPI.
+ * mq_ack (both forms) of a queue without retention does the plain
+ * statement's DELETE through the primary key and the table access method
+ * (direct.c), with the executor's waits and READ COMMITTED re-check; with
+ * retention (a row to insert into the acked table too), mq_nack and
+ * mq_extend run their statements through SPI.
  *
  *-------------------------------------------------------------------------
  */
@@ -157,6 +157,9 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 	MqCall		call;
 	MqQueue    *queue;
 	Datum		values[2];
+	int64	   *acked_ids;
+	int			direct = -1;
+	uint64		nacked;
 
 	MqArgNotNull(fcinfo, 1, "msg_ids");
 	values[0] = PG_GETARG_DATUM(1);
@@ -164,19 +167,39 @@ mq_ack_ids(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
-	MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_IDS_RETAIN : MQ_STMT_ACK_IDS,
-			  values, NULL, 0);
-	if (SPI_processed > 0)
+	if (!queue->has_retention)
+		direct = MqDirectAckIds(queue, PG_GETARG_ARRAYTYPE_P(1), &acked_ids);
+	if (direct >= 0)
+	{
+		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+		bool		isnull = false;
+		int			i;
+
+		nacked = direct;
+		for (i = 0; i < direct; i++)
+		{
+			Datum		id = Int64GetDatum(acked_ids[i]);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &id, &isnull);
+		}
+	}
+	else
+	{
+		MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_IDS_RETAIN : MQ_STMT_ACK_IDS,
+				  values, NULL, 0);
+		nacked = SPI_processed;
+		MqStatsAcked(queue, SPI_tuptable, SPI_processed, 2);
+		mq_return_ids(fcinfo);
+	}
+	if (nacked > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
-	MqStatsAcked(queue, SPI_tuptable, SPI_processed, 2);
-	mq_return_ids(fcinfo);
 
 	/*
 	 * On 0.2's tables, ids the plain statement did not find may be messages
 	 * of groups (or unknown): ack those and release their groups.
 	 */
 	if (queue->v2 &&
-		SPI_processed < (uint64) ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)),
+		nacked < (uint64) ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(1)),
 												ARR_DIMS(PG_GETARG_ARRAYTYPE_P(1))))
 	{
 		ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;

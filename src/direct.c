@@ -1,29 +1,38 @@
 /*-------------------------------------------------------------------------
  *
  * direct.c
- *	  The plain send's INSERT into a queue's live table and the plain ack's
- *	  DELETE from it, through the table and index access methods, without
- *	  SPI.
+ *	  The plain send's INSERT into a queue's live table, the plain read's
+ *	  and pop's UPDATE and DELETE of what they take, and the plain ack's
+ *	  DELETE, through the table and index access methods, without SPI.
  *
  * mq_send and mq_send_batch of messages without a group or a dedup key
- * (send.c) insert their rows here, and mq_ack of a queue without retention
- * (ack.c) deletes its row here (see MqDirectAck for the delete), instead
- * of running the statements of stmt.c through SPI, which costs a second
- * executor start-up, a plan-cache check and a result copy per call.  The
- * row and its index entries are written by the very functions the
- * executor's INSERT calls, in the same order, so the
- * heap, the indexes, TOAST and the WAL (which physical replication replays
- * and logical decoding reads as an ordinary insert) are what the INSERT
- * would have left.
+ * (send.c) insert their rows here; mq_read and mq_pop of a queue without
+ * priorities (read.c; a pop only without retention) take theirs here, and
+ * the scan floor's search (floor.c) is done here too; mq_ack, both forms,
+ * of a queue without retention (ack.c) deletes its rows here.  They would
+ * otherwise run the statements of stmt.c through SPI, which costs a second
+ * executor start-up, a plan-cache check and a result copy per call.  Rows
+ * and index entries are written by the very functions the executor calls
+ * for those statements, in the same order, so the heap, the indexes, TOAST
+ * and the WAL (which physical replication replays and logical decoding
+ * reads as an ordinary insert, update or delete) are what the statements
+ * would have left.  The read's scan, tuple locks and rechecks are
+ * described at MqDirectRead, the ack's waits and rechecks at
+ * mq_direct_delete.
  *
  * What is done, and the PostgreSQL invariants it rests on (PostgreSQL 15,
  * the only version mq builds for; src/backend/executor/execReplication.c,
  * execIndexing.c, nodeModifyTable.c, access/heap/heapam.c,
  * heapam_handler.c, heaptoast.c):
  *
- * - The row is stored with ExecSimpleRelationInsert(), the executor's
+ * - A row is stored with ExecSimpleRelationInsert(), the executor's
  *   insert without a plan that logical replication's apply worker uses for
- *   every replicated INSERT.  It checks the table's constraints
+ *   every replicated INSERT; the rows of a batch, as COPY FROM stores the
+ *   rows it buffers (copyfrom.c, CopyMultiInsertBufferFlush): constraints
+ *   checked row by row, then one table_multi_insert() (heap_multi_insert:
+ *   each row toasted as heap_insert would, one WAL record per heap page,
+ *   which logical decoding reads as one insert per row), then the index
+ *   entries of each row with ExecInsertIndexTuples().  It checks the table's constraints
  *   (ExecConstraints: NOT NULL and any CHECK constraint, with the
  *   executor's errors), computes stored generated columns, inserts with
  *   simple_table_tuple_insert() (table_tuple_insert() with
@@ -73,23 +82,30 @@
  *   descriptor and the index list used for the insert are current.
  *
  * What this file caches across calls: per live table, the attribute
- * numbers of the columns a send sets, the identity sequence and the
- * constant defaults.  They derive from the table's relcache entry, and an
- * entry is dropped by a relcache invalidation of its table (or of all
- * relations), as ALTER TABLE, a new index, DROP or a relcache reset sends;
- * it is looked up only after the table is opened with its lock, so it is
- * never used stale.  Nothing of the executor (EState, ResultRelInfo,
- * slots) outlives a call, and a call works on its own copy of the entry.
+ * numbers of its columns, the identity sequence, the constant defaults,
+ * the OIDs of the primary key and of the index on (visible_at, msg_id), and
+ * the compiled predicates of partial indexes (mq_direct_open_indices).
+ * They derive from the table's relcache entry, and an entry is dropped by a
+ * relcache invalidation of its table (or of all relations), as ALTER TABLE,
+ * CREATE or DROP INDEX, DROP or a relcache reset sends; it is looked up
+ * only after the table is opened with its lock, so it is never used stale.
+ * Nothing of the executor (EState, ResultRelInfo, slots, scans) outlives a
+ * call, a call works on its own copy of the entry, and the predicates of a
+ * dropped entry are freed at the end of the transaction, when no call can
+ * still be evaluating them.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_am_d.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
@@ -107,25 +123,54 @@
 
 #include "direct.h"
 
-/* What a live table's inserts need, per table. */
+/* rows a batch send inserts with one table_multi_insert (COPY's 1000) */
+#define MQ_DIRECT_MULTI 1000
+
+/* how many partial indexes of a table get their predicate compiled once */
+#define MQ_DIRECT_PREDS 4
+
+/* What a live table's inserts, reads and acks need, per table. */
 typedef struct MqDirectTable
 {
 	Oid			relid;			/* hash key */
 	bool		usable;			/* false: the caller runs the SQL INSERT */
+	bool		readable;		/* false: the caller runs the SQL read */
+	bool		ackable;		/* false: the caller runs the SQL ack */
 	int			natts;
 	Oid			seqid;			/* msg_id's identity sequence */
+	Oid			readidx;		/* the index on (visible_at, msg_id) */
+	Oid			pkey;			/* the primary key, on msg_id */
 	AttrNumber	msg_id;
 	AttrNumber	visible_at;
 	AttrNumber	enqueued_at;
 	AttrNumber	body;
 	AttrNumber	headers;
 	AttrNumber	priority;		/* 0: a table of mq 0.1 */
+	AttrNumber	attempt;
+	AttrNumber	lease_expires_at;
+	AttrNumber	group_id;		/* 0: a table of mq 0.1 */
+	AttrNumber	topic;			/* 0: a table of mq 0.1 */
+	AttrNumber	routing_key;	/* 0: a table of mq 0.1 */
 	Datum	   *defvalues;		/* per attribute: constant default or 0 */
 	bool	   *defnulls;
+	/* the partial indexes' predicates, compiled once (mq_direct_predicates) */
+	MemoryContext predcxt;
+	int			npreds;
+	Oid			predidx[MQ_DIRECT_PREDS];
+	ExprState  *predstate[MQ_DIRECT_PREDS];
 } MqDirectTable;
 
 static HTAB *direct_tables = NULL;
 static MemoryContext direct_cxt = NULL;
+
+/*
+ * The predicate contexts of forgotten entries: a call that began before the
+ * invalidation may still be evaluating them, so they are deleted at the end
+ * of the transaction, when no call is running.
+ */
+static List *direct_graveyard = NIL;
+
+static MqDirectTable *mq_direct_table(Relation rel);
 
 static void
 mq_direct_forget(MqDirectTable *t)
@@ -134,7 +179,80 @@ mq_direct_forget(MqDirectTable *t)
 		pfree(t->defvalues);
 	if (t->defnulls != NULL)
 		pfree(t->defnulls);
+	if (t->predcxt != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(direct_cxt);
+
+		direct_graveyard = lappend(direct_graveyard, t->predcxt);
+		MemoryContextSwitchTo(old);
+	}
 	hash_search(direct_tables, &t->relid, HASH_REMOVE, NULL);
+}
+
+static void
+mq_direct_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (direct_graveyard == NIL ||
+		(event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		 event != XACT_EVENT_PREPARE))
+		return;
+	foreach(lc, direct_graveyard)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(direct_graveyard);
+	direct_graveyard = NIL;
+}
+
+/*
+ * Open the indexes of the table in rri, as ExecOpenIndices does, and give
+ * each partial index its predicate compiled once per relcache entry of the
+ * table, rather than once per call (ExecInsertIndexTuples compiles it on
+ * first use when ii_PredicateState is NULL, as it would be).  A compiled
+ * predicate without a parent plan node (ExecInitQual(.., NULL), as
+ * ExecPrepareQual builds it) depends on nothing of the executor state it is
+ * evaluated in: it is evaluated in the per-tuple context given to
+ * ExecQual, as the typcache's compiled domain constraints are in every
+ * query.  An index is a new relcache entry of the table when it is created
+ * or dropped, so a predicate is never used for another index than its own.
+ */
+static void
+mq_direct_open_indices(Relation rel, ResultRelInfo *rri)
+{
+	MqDirectTable *t;
+	int			i;
+
+	ExecOpenIndices(rri, false);
+	/* the entry as it is now: opening the indexes processes invalidations */
+	t = mq_direct_table(rel);
+	for (i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+		Oid			indexoid = RelationGetRelid(rri->ri_IndexRelationDescs[i]);
+		int			j;
+
+		if (ii->ii_Predicate == NIL || ii->ii_PredicateState != NULL)
+			continue;
+		for (j = 0; j < t->npreds && t->predidx[j] != indexoid; j++)
+			;
+		if (j == t->npreds)
+		{
+			MemoryContext old;
+
+			if (t->npreds == MQ_DIRECT_PREDS)
+				continue;
+			if (t->predcxt == NULL)
+				t->predcxt = AllocSetContextCreate(direct_cxt, "mq direct predicates",
+												   ALLOCSET_SMALL_SIZES);
+			old = MemoryContextSwitchTo(t->predcxt);
+			t->predstate[j] = ExecInitQual((List *) expression_planner((Expr *) copyObject(ii->ii_Predicate)),
+										   NULL);
+			MemoryContextSwitchTo(old);
+			t->predidx[j] = indexoid;
+			t->npreds++;
+		}
+		ii->ii_PredicateState = t->predstate[j];
+	}
 }
 
 static void
@@ -158,6 +276,62 @@ mq_direct_relcache_callback(Datum arg, Oid relid)
 		mq_direct_forget(t);
 }
 
+/*
+ * The index reads walk, made by queue.c as (visible_at, msg_id): a valid
+ * btree on exactly those columns, in ascending order, with their default
+ * operator classes, no predicate and no expression; or InvalidOid.
+ */
+static Oid
+mq_direct_read_index(Relation rel, MqDirectTable *t)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+		Form_pg_index form = idx->rd_index;
+
+		if (form->indnatts == 2 && form->indnkeyatts == 2 && form->indisvalid &&
+			form->indkey.values[0] == t->visible_at &&
+			form->indkey.values[1] == t->msg_id &&
+			idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_opcintype[0] == TIMESTAMPTZOID &&
+			idx->rd_opcintype[1] == INT8OID &&
+			idx->rd_indoption[0] == 0 && idx->rd_indoption[1] == 0 &&
+			index_getprocid(idx, 1, BTORDER_PROC) == F_TIMESTAMPTZ_CMP &&
+			index_getprocid(idx, 2, BTORDER_PROC) == F_BTINT8CMP &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL))
+			found = RelationGetRelid(idx);
+		index_close(idx, NoLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/* The primary key of the live table, a btree on msg_id; or InvalidOid. */
+static Oid
+mq_direct_pkey(Relation rel, MqDirectTable *t)
+{
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	Relation	idx;
+	bool		ok;
+
+	if (!OidIsValid(pkey))
+		return InvalidOid;
+	idx = index_open(pkey, RowExclusiveLock);
+	ok = idx->rd_index->indnatts == 1 &&
+		idx->rd_index->indkey.values[0] == t->msg_id &&
+		idx->rd_rel->relam == BTREE_AM_OID &&
+		idx->rd_opcintype[0] == INT8OID;
+	index_close(idx, NoLock);
+	return ok ? pkey : InvalidOid;
+}
+
 /* The entry of an open live table, built from its relcache entry. */
 static MqDirectTable *
 mq_direct_table(Relation rel)
@@ -166,6 +340,7 @@ mq_direct_table(Relation rel)
 	TupleDesc	desc = RelationGetDescr(rel);
 	MqDirectTable *t;
 	bool		found;
+	bool		insertable = true;
 	int			i;
 	MemoryContext old;
 
@@ -181,6 +356,7 @@ mq_direct_table(Relation rel)
 		direct_tables = hash_create("mq direct inserts", 16, &ctl,
 									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 		CacheRegisterRelcacheCallback(mq_direct_relcache_callback, (Datum) 0);
+		RegisterXactCallback(mq_direct_xact_callback, NULL);
 	}
 	t = hash_search(direct_tables, &relid, HASH_ENTER, &found);
 	if (found)
@@ -194,7 +370,7 @@ mq_direct_table(Relation rel)
 	MemoryContextSwitchTo(old);
 	memset(t->defnulls, true, sizeof(bool) * desc->natts);
 
-	/* what only the SQL INSERT handles */
+	/* what only the SQL statements handle */
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
 		rel->trigdesc != NULL || rel->rd_rel->relrowsecurity)
 		return t;
@@ -204,49 +380,67 @@ mq_direct_table(Relation rel)
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 		AttrNumber	attnum = att->attnum;
 		const char *name = NameStr(att->attname);
+		Oid			type = att->atttypid;
 		Node	   *def;
 
 		if (att->attisdropped)
 			continue;
 		if (strcmp(name, "msg_id") == 0)
 		{
-			if (att->atttypid != INT8OID || !att->attidentity)
+			if (type != INT8OID)
 				return t;
 			t->msg_id = attnum;
+			insertable &= att->attidentity != 0;
 			continue;
 		}
-		else if (strcmp(name, "visible_at") == 0 && att->atttypid == TIMESTAMPTZOID)
+		else if (strcmp(name, "visible_at") == 0 && type == TIMESTAMPTZOID)
 		{
 			t->visible_at = attnum;
 			continue;
 		}
-		else if (strcmp(name, "enqueued_at") == 0 && att->atttypid == TIMESTAMPTZOID)
+		else if (strcmp(name, "enqueued_at") == 0 && type == TIMESTAMPTZOID)
 		{
 			t->enqueued_at = attnum;
 			continue;
 		}
-		else if (strcmp(name, "body") == 0 && att->atttypid == JSONBOID)
+		else if (strcmp(name, "body") == 0 && type == JSONBOID)
 		{
 			t->body = attnum;
 			continue;
 		}
-		else if (strcmp(name, "headers") == 0 && att->atttypid == JSONBOID)
+		else if (strcmp(name, "headers") == 0 && type == JSONBOID)
 		{
 			t->headers = attnum;
 			continue;
 		}
-		else if (strcmp(name, "priority") == 0 && att->atttypid == INT4OID)
+		else if (strcmp(name, "priority") == 0 && type == INT4OID)
 			t->priority = attnum;
+		else if (strcmp(name, "attempt") == 0 && type == INT4OID)
+			t->attempt = attnum;
+		else if (strcmp(name, "lease_expires_at") == 0 && type == TIMESTAMPTZOID)
+			t->lease_expires_at = attnum;
+		else if (strcmp(name, "group_id") == 0 && type == TEXTOID)
+			t->group_id = attnum;
+		else if (strcmp(name, "topic") == 0 && type == TEXTOID)
+			t->topic = attnum;
+		else if (strcmp(name, "routing_key") == 0 && type == TEXTOID)
+			t->routing_key = attnum;
 
 		/* a column the send may leave to its default: a constant or none */
 		if (att->attidentity || att->attgenerated)
-			return t;
+		{
+			insertable = false;
+			continue;
+		}
 		def = build_column_default(rel, attnum);
 		if (def != NULL)
 		{
 			def = (Node *) expression_planner((Expr *) def);
 			if (!IsA(def, Const))
-				return t;
+			{
+				insertable = false;
+				continue;
+			}
 			t->defnulls[i] = ((Const *) def)->constisnull;
 			if (!t->defnulls[i])
 			{
@@ -260,8 +454,22 @@ mq_direct_table(Relation rel)
 	if (t->msg_id == 0 || t->visible_at == 0 || t->enqueued_at == 0 ||
 		t->body == 0 || t->headers == 0)
 		return t;
-	t->seqid = getIdentitySequence(relid, t->msg_id, true);
-	t->usable = OidIsValid(t->seqid);
+	if (insertable)
+	{
+		t->seqid = getIdentitySequence(relid, t->msg_id, true);
+		t->usable = OidIsValid(t->seqid);
+	}
+	if (t->attempt != 0)
+	{
+		t->pkey = mq_direct_pkey(rel, t);
+		t->ackable = OidIsValid(t->pkey);
+	}
+	if (t->attempt != 0 && t->lease_expires_at != 0 && t->group_id != 0 &&
+		t->priority != 0 && t->topic != 0 && t->routing_key != 0)
+	{
+		t->readidx = mq_direct_read_index(rel, t);
+		t->readable = OidIsValid(t->readidx);
+	}
 	return t;
 }
 
@@ -282,7 +490,9 @@ MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
 	MqDirectTable tab;
 	EState	   *estate;
 	ResultRelInfo *rri;
-	TupleTableSlot *slot;
+	TupleTableSlot **slots;
+	int			nslots;
+	int			start;
 	int			i;
 
 	/* the executor's checks of a write (ExecCheckXactReadOnly) */
@@ -322,73 +532,88 @@ MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
 	rri = makeNode(ResultRelInfo);
 	/* no range table: ExecGetInsertedCols() then answers NULL, for errors */
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = table_slot_create(rel, NULL);
+	mq_direct_open_indices(rel, rri);
+	nslots = Min(nbodies, MQ_DIRECT_MULTI);
+	slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	for (i = 0; i < nslots; i++)
+		slots[i] = table_slot_create(rel, NULL);
 
-	for (i = 0; i < nbodies; i++)
+	for (start = 0; start < nbodies; start += nslots)
 	{
-		ExecClearTuple(slot);
-		memcpy(slot->tts_values, t->defvalues, sizeof(Datum) * t->natts);
-		memcpy(slot->tts_isnull, t->defnulls, sizeof(bool) * t->natts);
-		msg_ids[i] = nextval_internal(t->seqid, false);
-		slot->tts_values[t->msg_id - 1] = Int64GetDatum(msg_ids[i]);
-		slot->tts_isnull[t->msg_id - 1] = false;
-		slot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(send->visible_at);
-		slot->tts_isnull[t->visible_at - 1] = false;
-		slot->tts_values[t->enqueued_at - 1] = TimestampTzGetDatum(send->enqueued_at);
-		slot->tts_isnull[t->enqueued_at - 1] = false;
-		slot->tts_values[t->body - 1] = bodies[i];
-		slot->tts_isnull[t->body - 1] = false;
-		slot->tts_values[t->headers - 1] = send->headers;
-		slot->tts_isnull[t->headers - 1] = send->headers_null;
-		if (t->priority != 0)
+		int			n = Min(nslots, nbodies - start);
+
+		for (i = 0; i < n; i++)
 		{
-			slot->tts_values[t->priority - 1] = Int32GetDatum(send->priority);
-			slot->tts_isnull[t->priority - 1] = false;
+			TupleTableSlot *slot = slots[i];
+			int			k = start + i;
+
+			ExecClearTuple(slot);
+			memcpy(slot->tts_values, t->defvalues, sizeof(Datum) * t->natts);
+			memcpy(slot->tts_isnull, t->defnulls, sizeof(bool) * t->natts);
+			msg_ids[k] = nextval_internal(t->seqid, false);
+			slot->tts_values[t->msg_id - 1] = Int64GetDatum(msg_ids[k]);
+			slot->tts_isnull[t->msg_id - 1] = false;
+			slot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(send->visible_at);
+			slot->tts_isnull[t->visible_at - 1] = false;
+			slot->tts_values[t->enqueued_at - 1] = TimestampTzGetDatum(send->enqueued_at);
+			slot->tts_isnull[t->enqueued_at - 1] = false;
+			slot->tts_values[t->body - 1] = bodies[k];
+			slot->tts_isnull[t->body - 1] = false;
+			slot->tts_values[t->headers - 1] = send->headers;
+			slot->tts_isnull[t->headers - 1] = send->headers_null;
+			if (t->priority != 0)
+			{
+				slot->tts_values[t->priority - 1] = Int32GetDatum(send->priority);
+				slot->tts_isnull[t->priority - 1] = false;
+			}
+			ExecStoreVirtualTuple(slot);
 		}
-		ExecStoreVirtualTuple(slot);
-		ExecSimpleRelationInsert(rri, estate, slot);
+		if (n == 1)
+			ExecSimpleRelationInsert(rri, estate, slots[0]);
+		else
+		{
+			/* what COPY FROM does with the rows it buffers (copyfrom.c) */
+			for (i = 0; i < n; i++)
+			{
+				if (rel->rd_att->constr != NULL)
+					ExecConstraints(rri, slots[i], estate);
+				ResetPerTupleExprContext(estate);
+			}
+			table_multi_insert(rel, slots, n, estate->es_output_cid, 0, NULL);
+			for (i = 0; i < n; i++)
+			{
+				List	   *recheck;
+
+				recheck = ExecInsertIndexTuples(rri, slots[i], estate, false, false,
+												NULL, NIL);
+				list_free(recheck);
+				ResetPerTupleExprContext(estate);
+			}
+		}
 		ResetPerTupleExprContext(estate);
 	}
 
-	ExecDropSingleTupleTableSlot(slot);
+	for (i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
 	table_close(rel, NoLock);
 	return true;
 }
 
-/* The attribute number of column name of rel, or 0. */
-static AttrNumber
-mq_direct_attnum(Relation rel, const char *name, Oid type)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && att->atttypid == type &&
-			strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
-	}
-	return 0;
-}
-
 /* Does the row in slot pass the plain ack's condition? */
 static bool
-mq_direct_ack_matches(TupleTableSlot *slot, AttrNumber att_attempt,
-					  AttrNumber att_group, bool fenced, int32 attempt)
+mq_direct_ack_matches(TupleTableSlot *slot, const MqDirectTable *t, bool fenced,
+					  int32 attempt)
 {
 	bool		isnull;
 
 	if (fenced &&
-		DatumGetInt32(slot_getattr(slot, att_attempt, &isnull)) != attempt)
+		DatumGetInt32(slot_getattr(slot, t->attempt, &isnull)) != attempt)
 		return false;
-	if (att_group != 0)
+	if (t->group_id != 0)
 	{
-		slot_getattr(slot, att_group, &isnull);
+		slot_getattr(slot, t->group_id, &isnull);
 		if (!isnull)
 			return false;
 	}
@@ -396,16 +621,17 @@ mq_direct_ack_matches(TupleTableSlot *slot, AttrNumber att_attempt,
 }
 
 /*
- * The plain ack's DELETE (stmt.c, MQ_STMT_ACK): delete the live row of
- * msg_id if it is on attempt (when fenced) and, on the tables of 0.2, in no
- * group; count it in the statistics.  Sets *acked.  Returns false, having
- * done nothing, when the SQL DELETE must do it (a table this cannot write,
- * see the file header).
+ * The plain ack's DELETE (stmt.c, MQ_STMT_ACK and MQ_STMT_ACK_IDS): delete
+ * the live rows of the n msg_ids (distinct, ascending), each if it is on
+ * attempt (when fenced) and, on the tables of 0.2, in no group; count them
+ * in the statistics.  Puts the ids deleted in acked_ids, in order, and
+ * returns their number; returns -1, having done nothing, when the SQL
+ * DELETE must do it (a table this cannot write, see the file header).
  *
- * The row is found through the primary key with a snapshot taken as SPI
+ * The rows are found through the primary key with a snapshot taken as SPI
  * would take it for the statement, and deleted with table_tuple_delete()
- * waiting for a transaction that holds it, which is what the executor's
- * DELETE does (nodeModifyTable.c, ExecDelete).  When the row was updated
+ * waiting for a transaction that holds them, which is what the executor's
+ * DELETE does (nodeModifyTable.c, ExecDelete).  When a row was updated
  * meanwhile by a transaction that committed, under READ COMMITTED its
  * newest version is locked (table_tuple_lock with
  * TUPLE_LOCK_FLAG_FIND_LAST_VERSION, as ExecDelete does before
@@ -414,50 +640,39 @@ mq_direct_ack_matches(TupleTableSlot *slot, AttrNumber att_attempt,
  * SERIALIZABLE the executor's serialization failure (40001) is raised.  A
  * row deleted meanwhile (acked, or moved to the dead letters) is not acked.
  */
-bool
-MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool *acked)
+static int
+mq_direct_delete(MqQueue *queue, const int64 *ids, int n, bool fenced,
+				 int32 attempt, int64 *acked_ids)
 {
 	Relation	rel;
 	Relation	idx;
-	Oid			pkey;
-	AttrNumber	att_msg_id;
-	AttrNumber	att_attempt;
-	AttrNumber	att_group;
-	AttrNumber	att_enqueued_at;
+	MqDirectTable *t;
+	MqDirectTable tab;
 	Snapshot	snapshot;
 	ScanKeyData key;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	CommandId	cid;
-	bool		found;
+	int			nacked = 0;
+	int			i;
 
-	*acked = false;
 	/* the executor's checks of a write (ExecCheckXactReadOnly) */
 	PreventCommandIfReadOnly("DELETE");
 	PreventCommandIfParallelMode("DELETE");
 	rel = table_open(queue->relid, RowExclusiveLock);
-	pkey = RelationGetPrimaryKeyIndex(rel);
-	att_msg_id = mq_direct_attnum(rel, "msg_id", INT8OID);
-	att_attempt = mq_direct_attnum(rel, "attempt", INT4OID);
-	att_enqueued_at = mq_direct_attnum(rel, "enqueued_at", TIMESTAMPTZOID);
-	att_group = queue->v2 ? mq_direct_attnum(rel, "group_id", TEXTOID) : 0;
-	if (!OidIsValid(pkey) || att_msg_id == 0 || att_attempt == 0 ||
-		att_enqueued_at == 0 || (queue->v2 && att_group == 0) ||
-		rel->trigdesc != NULL || rel->rd_rel->relrowsecurity ||
-		rel->rd_rel->relkind != RELKIND_RELATION)
+	t = mq_direct_table(rel);
+	if (!t->ackable || (queue->v2 && t->group_id == 0) ||
+		t->natts != RelationGetDescr(rel)->natts)
 	{
 		table_close(rel, NoLock);
-		return false;
+		return -1;
 	}
-	idx = index_open(pkey, RowExclusiveLock);
-	if (idx->rd_index->indnatts != 1 ||
-		idx->rd_index->indkey.values[0] != att_msg_id ||
-		idx->rd_rel->relam != BTREE_AM_OID)
-	{
-		index_close(idx, NoLock);
-		table_close(rel, NoLock);
-		return false;
-	}
+	/* an invalidation while this runs may drop the cached entry */
+	tab = *t;
+	t = &tab;
+	if (!queue->v2)
+		t->group_id = 0;
+	idx = index_open(t->pkey, RowExclusiveLock);
 
 	/* a command and a snapshot of its own, as SPI would run the DELETE */
 	CommandCounterIncrement();
@@ -467,75 +682,478 @@ MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool *acke
 	cid = GetCurrentCommandId(true);
 
 	slot = table_slot_create(rel, NULL);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(msg_id));
 	scan = index_beginscan(rel, idx, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot) &&
-		mq_direct_ack_matches(slot, att_attempt, att_group, fenced, attempt);
-	index_endscan(scan);
-
-	while (found)
+	for (i = 0; i < n; i++)
 	{
-		ItemPointerData tid = slot->tts_tid;
-		TM_FailureData tmfd;
-		TM_Result	result;
+		int64		msg_id = ids[i];
+		bool		found;
 
-		result = table_tuple_delete(rel, &tid, cid, snapshot, InvalidSnapshot,
-									true, &tmfd, false);
-		if (result == TM_Ok)
-		{
-			SPITupleTable rows;
-			HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, NULL);
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(msg_id));
+		index_rescan(scan, &key, 1, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, slot) &&
+			mq_direct_ack_matches(slot, t, fenced, attempt);
 
-			/* the statistics read enqueued_at from the deleted row */
-			memset(&rows, 0, sizeof(rows));
-			rows.tupdesc = RelationGetDescr(rel);
-			rows.vals = &tup;
-			MqStatsAcked(queue, &rows, 1, att_enqueued_at);
-			*acked = true;
-			break;
-		}
-		switch (result)
+		while (found)
 		{
-			case TM_SelfModified:
-				/* deleted by this command already: ExecDelete skips it too */
-				if (tmfd.cmax != cid)
-					elog(ERROR, "message %lld modified by a later command",
-						 (long long) msg_id);
-				found = false;
+			ItemPointerData tid = slot->tts_tid;
+			TM_FailureData tmfd;
+			TM_Result	result;
+
+			result = table_tuple_delete(rel, &tid, cid, snapshot, InvalidSnapshot,
+										true, &tmfd, false);
+			if (result == TM_Ok)
+			{
+				SPITupleTable rows;
+				HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, NULL);
+
+				/* the statistics read enqueued_at from the deleted row */
+				memset(&rows, 0, sizeof(rows));
+				rows.tupdesc = RelationGetDescr(rel);
+				rows.vals = &tup;
+				MqStatsAcked(queue, &rows, 1, t->enqueued_at);
+				acked_ids[nacked++] = msg_id;
 				break;
-			case TM_Updated:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent update")));
-				/* READ COMMITTED: the newest version, locked, if it still matches */
-				result = table_tuple_lock(rel, &tid, snapshot, slot, cid,
-										  LockTupleExclusive, LockWaitBlock,
-										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-				if (result == TM_Ok)
-					found = mq_direct_ack_matches(slot, att_attempt, att_group,
-												  fenced, attempt);
-				else if (result == TM_Deleted || result == TM_SelfModified)
+			}
+			switch (result)
+			{
+				case TM_SelfModified:
+					/* deleted by this command already: ExecDelete skips it too */
+					if (tmfd.cmax != cid)
+						elog(ERROR, "message %lld modified by a later command",
+							 (long long) msg_id);
 					found = false;
-				else
-					elog(ERROR, "unexpected table_tuple_lock status: %u", result);
-				break;
-			case TM_Deleted:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent delete")));
-				found = false;
-				break;
-			default:
-				elog(ERROR, "unrecognized table_tuple_delete status: %u", result);
+					break;
+				case TM_Updated:
+					if (IsolationUsesXactSnapshot())
+						ereport(ERROR,
+								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+								 errmsg("could not serialize access due to concurrent update")));
+					/* READ COMMITTED: the newest version, locked, if it still matches */
+					result = table_tuple_lock(rel, &tid, snapshot, slot, cid,
+											  LockTupleExclusive, LockWaitBlock,
+											  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+					if (result == TM_Ok)
+						found = mq_direct_ack_matches(slot, t, fenced, attempt);
+					else if (result == TM_Deleted || result == TM_SelfModified)
+						found = false;
+					else
+						elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+					break;
+				case TM_Deleted:
+					if (IsolationUsesXactSnapshot())
+						ereport(ERROR,
+								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+								 errmsg("could not serialize access due to concurrent delete")));
+					found = false;
+					break;
+				default:
+					elog(ERROR, "unrecognized table_tuple_delete status: %u", result);
+			}
 		}
 	}
+	index_endscan(scan);
 
 	ExecDropSingleTupleTableSlot(slot);
 	PopActiveSnapshot();
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
+	return nacked;
+}
+
+/*
+ * mq_ack of msg_id (fenced by attempt when fenced): sets *acked.  Returns
+ * false, having done nothing, when the SQL DELETE must do it.
+ */
+bool
+MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool *acked)
+{
+	int64		acked_id;
+	int			n = mq_direct_delete(queue, &msg_id, 1, fenced, attempt, &acked_id);
+
+	*acked = (n > 0);
+	return n >= 0;
+}
+
+static int
+mq_id_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
+ * mq_ack(queue, msg_ids) without fencing: the ids (NULLs left out) are
+ * sorted and made distinct, as the DELETE's index scan for = ANY takes
+ * them, and deleted in that order.  Returns the number acked, their ids in
+ * *acked_ids (ascending), or -1 when the SQL DELETE must do it.
+ */
+int
+MqDirectAckIds(MqQueue *queue, ArrayType *msg_ids, int64 **acked_ids)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int64	   *ids;
+	int			n = 0;
+	int			i;
+
+	deconstruct_array(msg_ids, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+					  TYPALIGN_DOUBLE, &elems, &nulls, &nelems);
+	ids = palloc(sizeof(int64) * Max(nelems, 1));
+	for (i = 0; i < nelems; i++)
+		if (!nulls[i])
+			ids[n++] = DatumGetInt64(elems[i]);
+	if (n > 1)
+	{
+		int			j = 0;
+
+		qsort(ids, n, sizeof(int64), mq_id_cmp);
+		for (i = 1; i < n; i++)
+			if (ids[i] != ids[j])
+				ids[++j] = ids[i];
+		n = j + 1;
+	}
+	*acked_ids = palloc(sizeof(int64) * Max(n, 1));
+	return mq_direct_delete(queue, ids, n, false, 0, *acked_ids);
+}
+
+/*
+ * The scan key (visible_at, msg_id) >= (from, from_id) on the index on
+ * (visible_at, msg_id): a row comparison, whose members (in row[2]) are in
+ * the insertion form btree expects of them (the columns' comparison
+ * functions), as ExecIndexBuildScanKeys builds them for the statement's
+ * row comparison.
+ */
+static void
+mq_direct_from_key(ScanKey key, ScanKey row, TimestampTz from, int64 from_id)
+{
+	ScanKeyEntryInitialize(&row[0], SK_ROW_MEMBER, 1, BTGreaterEqualStrategyNumber,
+						   TIMESTAMPTZOID, InvalidOid, F_TIMESTAMPTZ_CMP,
+						   TimestampTzGetDatum(from));
+	ScanKeyEntryInitialize(&row[1], SK_ROW_MEMBER | SK_ROW_END, 2,
+						   BTGreaterEqualStrategyNumber, INT8OID, InvalidOid,
+						   F_BTINT8CMP, Int64GetDatum(from_id));
+	ScanKeyEntryInitialize(key, SK_ROW_HEADER, 1, BTGreaterEqualStrategyNumber,
+						   InvalidOid, InvalidOid, InvalidOid, PointerGetDatum(row));
+}
+
+/*
+ * The floor's search (floor.c, step 4; stmt.c, MQ_STMT_FLOOR): the least
+ * key (visible_at, msg_id) from (from, from_id) up of a message not
+ * exhausted, in snapshot.  Sets *found and, if found, *least and
+ * *least_id.  Returns false, having done nothing, when the SQL statement
+ * must do it (a table the direct read cannot read).  The table and index
+ * are opened with AccessShareLock, as the SELECT opens them.
+ */
+bool
+MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from, int64 from_id,
+			  TimestampTz *least, int64 *least_id, bool *found)
+{
+	Relation	rel;
+	Relation	idx;
+	MqDirectTable *t;
+	AttrNumber	att_visible_at;
+	AttrNumber	att_msg_id;
+	AttrNumber	att_attempt;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	ScanKeyData row[2];
+
+	*found = false;
+	if (!queue->v2)
+		return false;
+	rel = table_open(queue->relid, AccessShareLock);
+	t = mq_direct_table(rel);
+	if (!t->readable || t->natts != RelationGetDescr(rel)->natts)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	att_visible_at = t->visible_at;
+	att_msg_id = t->msg_id;
+	att_attempt = t->attempt;
+	idx = index_open(t->readidx, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	mq_direct_from_key(&key, row, from, from_id);
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+
+		if (DatumGetInt32(slot_getattr(slot, att_attempt, &isnull)) >= queue->max_attempts)
+			continue;
+		*least = DatumGetTimestampTz(slot_getattr(slot, att_visible_at, &isnull));
+		*least_id = DatumGetInt64(slot_getattr(slot, att_msg_id, &isnull));
+		*found = true;
+		break;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
 	return true;
+}
+
+/*
+ * Is the row in slot one the read may lease: from the scan floor up,
+ * visible by now, not exhausted?  The index scan's keys test the first two
+ * on the entry; this tests them on the row, as the executor's recheck of a
+ * row version newer than the snapshot's (EvalPlanQual) evaluates the
+ * statement's conditions again, and tests the third.
+ */
+static bool
+mq_direct_leasable(TupleTableSlot *slot, const MqDirectTable *t,
+				   TimestampTz floor, int64 floor_id, TimestampTz now,
+				   int32 max_attempts)
+{
+	bool		isnull;
+	TimestampTz visible_at;
+	int64		msg_id;
+
+	visible_at = DatumGetTimestampTz(slot_getattr(slot, t->visible_at, &isnull));
+	if (isnull || visible_at > now || visible_at < floor)
+		return false;
+	msg_id = DatumGetInt64(slot_getattr(slot, t->msg_id, &isnull));
+	if (visible_at == floor && msg_id < floor_id)
+		return false;
+	return DatumGetInt32(slot_getattr(slot, t->attempt, &isnull)) < max_attempts &&
+		!isnull;
+}
+
+/*
+ * The plain read's lease (stmt.c, MQ_STMT_READ and MQ_STMT_READ_ONE on the
+ * tables of 0.2 without priorities): take up to qty messages readable at
+ * now, from the queue's scan floor up in (visible_at, msg_id) order,
+ * skipping those another transaction holds, and lease each until
+ * lease_end: attempt + 1, visible_at and lease_expires_at = lease_end.
+ * Returns the number leased, with their rows, shaped as desc (0.2's
+ * mq_message), in *rows, in the order taken; or -1, having done nothing,
+ * when the SQL statement must do it (a table this cannot read, see the
+ * file header, or a desc of another shape).  Call between MqBegin and
+ * MqEnd, after MqFloorAdvance.
+ *
+ * What the statement's executor does, done here with the same calls:
+ * - The index on (visible_at, msg_id) is scanned with the statement's
+ *   snapshot (a new command, and a new snapshot in READ COMMITTED, as SPI
+ *   takes for each statement), from the row comparison (visible_at,
+ *   msg_id) >= the floor to visible_at <= now, as btree positions the
+ *   statement's scan (nbtree/nbtsearch.c, _bt_first, with the row
+ *   comparison's members in insertion form, as ExecIndexBuildScanKeys
+ *   builds them).  Rows on their last attempt are passed over.
+ * - Each row is locked as FOR UPDATE SKIP LOCKED locks it
+ *   (nodeLockRows.c): table_tuple_lock() with LockTupleExclusive and
+ *   LockWaitSkip, following the update chain to the newest version in READ
+ *   COMMITTED (TUPLE_LOCK_FLAG_FIND_LAST_VERSION).  A row another
+ *   transaction holds is skipped (TM_WouldBlock), as is one deleted by a
+ *   transaction that committed, or changed by this one's later commands;
+ *   a newer version than the snapshot's is leased only if it still passes
+ *   the read's conditions (mq_direct_leasable, EvalPlanQual's recheck) and
+ *   is otherwise left locked, as the executor leaves it; REPEATABLE READ
+ *   and SERIALIZABLE raise the executor's serialization failure (40001)
+ *   for a row changed or deleted since their snapshot.
+ * - The locked version is updated with ExecSimpleRelationUpdate(), the
+ *   executor's update without a plan that logical replication's apply
+ *   worker uses: constraints, heap_update() with its TOAST handling (the
+ *   body's toasted value is carried over, not copied) and WAL, and new
+ *   index entries unless the update is HOT (the row's visible_at changes,
+ *   so it is not).  The tuple lock held means no one else can change the
+ *   row between the lock and the update, which is why that call may treat
+ *   any concurrent update as an error.
+ * - SSI: the index and heap access methods take the predicate locks of a
+ *   SERIALIZABLE scan and check the write for conflicts themselves.
+ * Locks: the table and all its indexes in RowExclusiveLock, as the UPDATE
+ * opens them, held to the end of the transaction.
+ */
+int
+MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
+			 bool pop, TupleDesc desc, HeapTuple **rows)
+{
+	static const Oid result_types[] = {INT8OID, INT4OID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext workcxt;
+	Relation	rel;
+	Relation	idx;
+	MqDirectTable *t;
+	MqDirectTable tab;
+	Snapshot	snapshot;
+	CommandId	cid;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *scanslot;
+	TupleTableSlot *lockslot;
+	TupleTableSlot *newslot;
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	ScanKeyData row[2];
+	int			lockflags = 0;
+	int			n = 0;
+	int			i;
+
+	*rows = NULL;
+	if (!queue->v2 || queue->priorities || desc->natts != lengthof(result_types))
+		return -1;
+	for (i = 0; i < desc->natts; i++)
+		if (TupleDescAttr(desc, i)->atttypid != result_types[i])
+			return -1;
+
+	/* the executor's checks of a write (ExecCheckXactReadOnly) */
+	PreventCommandIfReadOnly(pop ? "DELETE" : "UPDATE");
+	PreventCommandIfParallelMode(pop ? "DELETE" : "UPDATE");
+	rel = table_open(queue->relid, RowExclusiveLock);
+	t = mq_direct_table(rel);
+	if (!t->readable || t->natts != RelationGetDescr(rel)->natts)
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	/* an invalidation while this runs may drop the cached entry */
+	tab = *t;
+	t = &tab;
+	t->defvalues = NULL;
+	t->defnulls = NULL;
+
+	/* what the executor allocates here goes at the end of the call */
+	workcxt = AllocSetContextCreate(callcxt, "mq direct read", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(workcxt);
+
+	/* a command and a snapshot of its own, as SPI would run the UPDATE */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	snapshot = GetActiveSnapshot();
+	cid = GetCurrentCommandId(true);
+	if (!IsolationUsesXactSnapshot())
+		lockflags |= TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
+
+	estate = CreateExecutorState();
+	estate->es_output_cid = cid;
+	estate->es_snapshot = snapshot;
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	mq_direct_open_indices(rel, rri);
+	idx = index_open(t->readidx, RowExclusiveLock);
+	scanslot = table_slot_create(rel, NULL);
+	lockslot = table_slot_create(rel, NULL);
+	newslot = table_slot_create(rel, NULL);
+
+	/* (visible_at, msg_id) >= (floor, floor_id) AND visible_at <= now */
+	mq_direct_from_key(&keys[0], row, queue->scan_floor, queue->scan_floor_id);
+	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+				TimestampTzGetDatum(now));
+	scan = index_beginscan(rel, idx, snapshot, 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+
+	while (n < qty && index_getnext_slot(scan, ForwardScanDirection, scanslot))
+	{
+		ItemPointerData tid = scanslot->tts_tid;
+		TM_FailureData tmfd;
+		TM_Result	result;
+		Datum		values[lengthof(result_types)];
+		bool		nulls[lengthof(result_types)];
+		int32		attempt;
+		TimestampTz visible_at;
+		bool		expired;
+		bool		isnull;
+		MemoryContext old;
+
+		if (!mq_direct_leasable(scanslot, t, queue->scan_floor, queue->scan_floor_id,
+								now, queue->max_attempts))
+			continue;
+		result = table_tuple_lock(rel, &tid, snapshot, lockslot, cid,
+								  LockTupleExclusive, LockWaitSkip, lockflags, &tmfd);
+		switch (result)
+		{
+			case TM_Ok:
+				if (tmfd.traversed &&
+					!mq_direct_leasable(lockslot, t, queue->scan_floor,
+										queue->scan_floor_id, now,
+										queue->max_attempts))
+					continue;
+				break;
+			case TM_WouldBlock:
+			case TM_SelfModified:
+				continue;
+			case TM_Updated:
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				if (result == TM_Deleted)
+					continue;
+				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+		}
+
+		/* the lease, on the version locked */
+		slot_getallattrs(lockslot);
+		attempt = DatumGetInt32(lockslot->tts_values[t->attempt - 1]);
+		visible_at = DatumGetTimestampTz(lockslot->tts_values[t->visible_at - 1]);
+		slot_getattr(lockslot, t->lease_expires_at, &isnull);
+		expired = !isnull;
+		MqStatsPick(DatumGetInt64(lockslot->tts_values[t->msg_id - 1]), attempt,
+					visible_at, expired);
+		ExecClearTuple(newslot);
+		memcpy(newslot->tts_values, lockslot->tts_values, sizeof(Datum) * t->natts);
+		memcpy(newslot->tts_isnull, lockslot->tts_isnull, sizeof(bool) * t->natts);
+		newslot->tts_values[t->attempt - 1] = Int32GetDatum(attempt + 1);
+		newslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(lease_end);
+		newslot->tts_values[t->lease_expires_at - 1] = TimestampTzGetDatum(lease_end);
+		/* a pop returns no lease */
+		newslot->tts_isnull[t->lease_expires_at - 1] = pop;
+		ExecStoreVirtualTuple(newslot);
+
+		/* the row returned, as mq_message */
+		values[0] = newslot->tts_values[t->msg_id - 1];
+		values[1] = newslot->tts_values[t->attempt - 1];
+		values[2] = newslot->tts_values[t->enqueued_at - 1];
+		values[3] = newslot->tts_values[t->lease_expires_at - 1];
+		values[4] = newslot->tts_values[t->body - 1];
+		values[5] = newslot->tts_values[t->headers - 1];
+		values[6] = newslot->tts_values[t->group_id - 1];
+		values[7] = newslot->tts_values[t->priority - 1];
+		values[8] = newslot->tts_values[t->topic - 1];
+		values[9] = newslot->tts_values[t->routing_key - 1];
+		nulls[0] = newslot->tts_isnull[t->msg_id - 1];
+		nulls[1] = newslot->tts_isnull[t->attempt - 1];
+		nulls[2] = newslot->tts_isnull[t->enqueued_at - 1];
+		nulls[3] = newslot->tts_isnull[t->lease_expires_at - 1];
+		nulls[4] = newslot->tts_isnull[t->body - 1];
+		nulls[5] = newslot->tts_isnull[t->headers - 1];
+		nulls[6] = newslot->tts_isnull[t->group_id - 1];
+		nulls[7] = newslot->tts_isnull[t->priority - 1];
+		nulls[8] = newslot->tts_isnull[t->topic - 1];
+		nulls[9] = newslot->tts_isnull[t->routing_key - 1];
+		old = MemoryContextSwitchTo(callcxt);
+		if (*rows == NULL)
+			*rows = palloc(sizeof(HeapTuple) * qty);
+		(*rows)[n++] = heap_form_tuple(desc, values, nulls);
+		MemoryContextSwitchTo(old);
+
+		if (pop)
+			ExecSimpleRelationDelete(rri, estate, NULL, lockslot);
+		else
+			ExecSimpleRelationUpdate(rri, estate, NULL, lockslot, newslot);
+		ResetPerTupleExprContext(estate);
+	}
+
+	index_endscan(scan);
+	index_close(idx, NoLock);
+	ExecDropSingleTupleTableSlot(scanslot);
+	ExecDropSingleTupleTableSlot(lockslot);
+	ExecDropSingleTupleTableSlot(newslot);
+	ExecCloseIndices(rri);
+	FreeExecutorState(estate);
+	PopActiveSnapshot();
+	table_close(rel, NoLock);
+	MemoryContextSwitchTo(callcxt);
+	MemoryContextDelete(workcxt);
+	return n;
 }

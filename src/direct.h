@@ -10,6 +10,8 @@
 #define MQ_DIRECT_H
 
 #include "mq.h"
+#include "utils/array.h"
+#include "utils/snapshot.h"
 
 /* What a plain send writes besides each message's body. */
 typedef struct MqDirectSend
@@ -25,5 +27,12 @@ extern bool MqDirectInsert(MqQueue *queue, const MqDirectSend *send,
 						   const Datum *bodies, int nbodies, int64 *msg_ids);
 extern bool MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 						bool *acked);
+extern int	MqDirectAckIds(MqQueue *queue, ArrayType *msg_ids, int64 **acked_ids);
+extern bool MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from,
+						  int64 from_id, TimestampTz *least, int64 *least_id,
+						  bool *found);
+extern int	MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now,
+						 TimestampTz lease_end, bool pop, TupleDesc desc,
+						 HeapTuple **rows);
 
 #endif							/* MQ_DIRECT_H */

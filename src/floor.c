@@ -94,6 +94,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "direct.h"
 #include "mq.h"
 
 /* the least time between two advances of a floor */
@@ -372,7 +373,10 @@ MqFloorAdvance(MqQueue *queue)
 	TimestampTz least = DT_NOEND;
 	int64		least_id = PG_INT64_MIN;
 	bool		recheck;
+	bool		found;
 	Snapshot	snapshot;
+	TimestampTz from;
+	int64		from_id;
 	Datum		values[3];
 	int			rc;
 
@@ -401,25 +405,30 @@ MqFloorAdvance(MqQueue *queue)
 	/* (4) */
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	snapshot->curcid = FirstCommandId;	/* blind to our own changes */
-	values[0] = TimestampTzGetDatum(recheck ? DT_NOBEGIN : queue->scan_floor);
-	values[1] = Int64GetDatum(recheck ? PG_INT64_MIN : queue->scan_floor_id);
-	values[2] = Int32GetDatum(queue->max_attempts);
-	rc = SPI_execute_snapshot(MqPlan(queue, MQ_STMT_FLOOR), values, NULL,
-							  snapshot, InvalidSnapshot, true, false, 1);
-	UnregisterSnapshot(snapshot);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
+	from = recheck ? DT_NOBEGIN : queue->scan_floor;
+	from_id = recheck ? PG_INT64_MIN : queue->scan_floor_id;
+	if (!MqDirectFloor(queue, snapshot, from, from_id, &least, &least_id, &found))
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
+		values[0] = TimestampTzGetDatum(from);
+		values[1] = Int64GetDatum(from_id);
+		values[2] = Int32GetDatum(queue->max_attempts);
+		rc = SPI_execute_snapshot(MqPlan(queue, MQ_STMT_FLOOR), values, NULL,
+								  snapshot, InvalidSnapshot, true, false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
 
-		least = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
-		least_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			least = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
+			least_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		}
+		/* a waiting read advances the floor many times before SPI_finish */
+		SPI_freetuptable(SPI_tuptable);
 	}
-	/* a waiting read advances the floor many times before SPI_finish */
-	SPI_freetuptable(SPI_tuptable);
+	UnregisterSnapshot(snapshot);
 
 	/* the lesser of the keys (bound, least msg_id) and (least, least_id) */
 	if (least < bound)

@@ -217,6 +217,8 @@ extern int	MqExecute(MqQueue *queue, MqStmt stmt, Datum *values,
 					  const char *nulls, long count);
 extern SPIPlanPtr MqPlan(MqQueue *queue, MqStmt stmt);
 extern void MqReturnRows(FunctionCallInfo fcinfo);
+extern void MqReturnTable(FunctionCallInfo fcinfo, SPITupleTable *rows, uint64 n);
+extern void MqNoteLeases(MqQueue *queue, SPITupleTable *rows, uint64 n);
 extern int	MqExecuteLatest(SPIPlanPtr plan, Datum *args, long count);
 extern void MqCheckPrivilege(MqCall *call, MqQueue *queue, MqPrivilege priv);
 extern MqQueue *MqCheckManage(MqCall *call, const char *name);
@@ -349,6 +351,8 @@ extern int	mq_stats_max_queues;
 extern int	mq_metrics_exact_limit;
 extern void MqStatsInit(void);
 extern void MqStatsSent(MqQueue *queue, uint64 n);
+extern void MqStatsPick(int64 msg_id, int32 attempt, TimestampTz visible_at,
+						bool expired);
 extern void MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n,
 							 bool popped);
 extern void MqStatsAcked(MqQueue *queue, SPITupleTable *rows, uint64 n, int col);

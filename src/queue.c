@@ -663,6 +663,28 @@ MqPlan(MqQueue *queue, MqStmt stmt)
 }
 
 /*
+ * Tell the worker (due.c) if any of the n rows of a read (shaped as
+ * mq_message) holds a message leased on its last attempt: it must watch
+ * that lease's end.
+ */
+void
+MqNoteLeases(MqQueue *queue, SPITupleTable *rows, uint64 n)
+{
+	uint64		row;
+	bool		isnull;
+
+	for (row = 0; row < n; row++)
+	{
+		if (DatumGetInt32(heap_getattr(rows->vals[row], 2, rows->tupdesc,
+									   &isnull)) >= queue->max_attempts)
+		{
+			MqDueTouch(queue);
+			break;
+		}
+	}
+}
+
+/*
  * Tell the worker (due.c) about work a statement made for it: a message
  * leased on its last attempt, whose lease end it must watch, or a retained
  * ack, whose retention end it must.  Every statement that leases or
@@ -672,27 +694,13 @@ MqPlan(MqQueue *queue, MqStmt stmt)
 static void
 mq_note_work(MqQueue *queue, MqStmt stmt)
 {
-	uint64		row;
-	int			col;
-	bool		isnull;
-
 	switch (stmt)
 	{
 		case MQ_STMT_READ:
 		case MQ_STMT_READ_ONE:
 		case MQ_STMT_READ_PRIO:
 		case MQ_STMT_READ_PRIO_ONE:
-			col = SPI_fnumber(SPI_tuptable->tupdesc, "attempt");
-			for (row = 0; row < SPI_processed && col > 0; row++)
-			{
-				if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[row],
-												SPI_tuptable->tupdesc, col,
-												&isnull)) >= queue->max_attempts)
-				{
-					MqDueTouch(queue);
-					break;
-				}
-			}
+			MqNoteLeases(queue, SPI_tuptable, SPI_processed);
 			break;
 		case MQ_STMT_ACK_RETAIN:
 		case MQ_STMT_ACK_IDS_RETAIN:
@@ -772,11 +780,18 @@ MqExecute(MqQueue *queue, MqStmt stmt, Datum *values, const char *nulls, long co
 void
 MqReturnRows(FunctionCallInfo fcinfo)
 {
+	MqReturnTable(fcinfo, SPI_tuptable, SPI_processed);
+}
+
+/* ... or n rows given */
+void
+MqReturnTable(FunctionCallInfo fcinfo, SPITupleTable *rows, uint64 n)
+{
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	uint64		row;
 
-	for (row = 0; row < SPI_processed; row++)
-		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[row]);
+	for (row = 0; row < n; row++)
+		tuplestore_puttuple(rsinfo->setResult, rows->vals[row]);
 }
 
 static void

@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "direct.h"
 #include "mq.h"
 
 PG_FUNCTION_INFO_V1(mq_read);
@@ -69,45 +70,72 @@ MqWaitArg(FunctionCallInfo fcinfo, int argno, const char *func)
 }
 
 /*
- * Lease up to qty readable messages; true if there were any (they are in
- * SPI_tuptable).  SPI takes a new snapshot for each statement it runs
- * (read_only is false), so in READ COMMITTED every call sees what was
- * committed before it, even within one waiting statement.
+ * Lease up to qty readable messages; returns how many, their rows in
+ * *rows.  SPI takes a new snapshot for each statement it runs (read_only
+ * is false), and so does the direct read, so in READ COMMITTED every call
+ * sees what was committed before it, even within one waiting statement.
  */
-static bool
-mq_read_once(MqQueue *queue, int32 qty, int64 vt, TimestampTz *next_token)
+static uint64
+mq_read_once(MqQueue *queue, int32 qty, int64 vt, TupleDesc desc,
+			 TimestampTz *next_token, SPITupleTable **rows)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz lease_end = MqAddUsecs(now, vt < 0 ? queue->visibility_timeout : vt);
 	Datum		values[4];
 	int32		allowed = qty;
+	HeapTuple  *tuples;
+	int			direct;
+	uint64		n;
 
 	*next_token = DT_NOEND;
+	*rows = NULL;
 	if (queue->paused)
-		return false;
+		return 0;
 	if (queue->rate_limit > 0)
 	{
 		allowed = MqRateTake(queue, qty, next_token);
 		if (allowed == 0)
-			return false;
+			return 0;
 	}
 
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(queue->max_attempts);
-	values[2] = Int32GetDatum(allowed);
-	values[3] = TimestampTzGetDatum(MqAddUsecs(now, vt < 0 ? queue->visibility_timeout : vt));
-	MqExecute(queue, queue->priorities ? MQ_STMT_READ_PRIO : MQ_STMT_READ,
-			  values, NULL, 0);
-	if (queue->rate_limit > 0 && SPI_processed < (uint64) allowed)
-		MqRateReturn(queue, allowed - (int32) SPI_processed);
-	if (SPI_processed > 0)
+	MqFloorAdvance(queue);
+	direct = MqDirectRead(queue, allowed, now, lease_end, false, desc, &tuples);
+	if (direct >= 0)
+	{
+		n = direct;
+		if (n > 0)
+		{
+			*rows = palloc0(sizeof(SPITupleTable));
+			(*rows)->tupdesc = desc;
+			(*rows)->vals = tuples;
+			(*rows)->numvals = n;
+			MqNoteLeases(queue, *rows, n);
+		}
+	}
+	else
+	{
+		values[0] = TimestampTzGetDatum(now);
+		values[1] = Int32GetDatum(queue->max_attempts);
+		values[2] = Int32GetDatum(allowed);
+		values[3] = TimestampTzGetDatum(lease_end);
+		MqExecute(queue, queue->priorities ? MQ_STMT_READ_PRIO : MQ_STMT_READ,
+				  values, NULL, 0);
+		n = SPI_processed;
+		*rows = SPI_tuptable;
+	}
+	if (queue->rate_limit > 0 && n < (uint64) allowed)
+		MqRateReturn(queue, allowed - (int32) n);
+	if (n > 0)
 	{
 		/* if we roll back, the messages are readable again at once */
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT);
-		MqStatsDelivered(queue, SPI_tuptable, SPI_processed, false);
-		return true;
+		MqStatsDelivered(queue, *rows, n, false);
+		return n;
 	}
-	SPI_freetuptable(SPI_tuptable);
-	return false;
+	if (direct < 0)
+		SPI_freetuptable(SPI_tuptable);
+	*rows = NULL;
+	return 0;
 }
 
 /*
@@ -150,7 +178,9 @@ mq_read(PG_FUNCTION_ARGS)
 	int64		wait;
 	TimestampTz deadline;
 	TimestampTz next_token;
-	bool		found;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SPITupleTable *rows;
+	uint64		found;
 
 	if (!PG_ARGISNULL(2))
 		vt = MqIntervalUsecs(PG_GETARG_DATUM(2), "visibility_timeout", false);
@@ -160,7 +190,7 @@ mq_read(PG_FUNCTION_ARGS)
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
 	deadline = MqAddUsecs(GetCurrentTimestamp(), wait);
 
-	found = mq_read_once(queue, qty, vt, &next_token);
+	found = mq_read_once(queue, qty, vt, rsinfo->setDesc, &next_token, &rows);
 	if (!found && wait > 0)
 	{
 		/* for what each round's lookup allocates */
@@ -176,7 +206,7 @@ mq_read(PG_FUNCTION_ARGS)
 			TimestampTz until;
 			MemoryContext oldcxt;
 
-			found = mq_read_once(queue, qty, vt, &next_token);
+			found = mq_read_once(queue, qty, vt, rsinfo->setDesc, &next_token, &rows);
 			if (found)
 				break;
 			now = GetCurrentTimestamp();
@@ -212,7 +242,7 @@ mq_read(PG_FUNCTION_ARGS)
 		MemoryContextDelete(loopcxt);
 	}
 	if (found)
-		MqReturnRows(fcinfo);
+		MqReturnTable(fcinfo, rows, found);
 
 	MqEnd(&call);
 	return (Datum) 0;
@@ -227,6 +257,11 @@ mq_pop(PG_FUNCTION_ARGS)
 	MqQueue    *queue;
 	Datum		values[3];
 	TimestampTz next_token;
+	TimestampTz now;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SPITupleTable *rows;
+	HeapTuple  *tuples;
+	int			direct = -1;
 	MqStmt		stmt;
 	uint64		n;
 	uint64		i;
@@ -242,26 +277,43 @@ mq_pop(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
-	values[1] = Int32GetDatum(queue->max_attempts);
-	values[2] = Int32GetDatum(qty);
-	if (queue->priorities)
-		stmt = queue->has_retention ? MQ_STMT_POP_PRIO_RETAIN : MQ_STMT_POP_PRIO;
+	now = GetCurrentTimestamp();
+	if (!queue->has_retention)
+	{
+		MqFloorAdvance(queue);
+		direct = MqDirectRead(queue, qty, now, 0, true, rsinfo->setDesc, &tuples);
+	}
+	if (direct >= 0)
+	{
+		rows = palloc0(sizeof(SPITupleTable));
+		rows->tupdesc = rsinfo->setDesc;
+		rows->vals = tuples;
+		rows->numvals = n = direct;
+	}
 	else
-		stmt = queue->has_retention ? MQ_STMT_POP_RETAIN : MQ_STMT_POP;
-	MqExecute(queue, stmt, values, NULL, 0);
-	n = SPI_processed;
+	{
+		values[0] = TimestampTzGetDatum(now);
+		values[1] = Int32GetDatum(queue->max_attempts);
+		values[2] = Int32GetDatum(qty);
+		if (queue->priorities)
+			stmt = queue->has_retention ? MQ_STMT_POP_PRIO_RETAIN : MQ_STMT_POP_PRIO;
+		else
+			stmt = queue->has_retention ? MQ_STMT_POP_RETAIN : MQ_STMT_POP;
+		MqExecute(queue, stmt, values, NULL, 0);
+		rows = SPI_tuptable;
+		n = SPI_processed;
+	}
 	if (queue->rate_limit > 0 && n < (uint64) qty)
 		MqRateReturn(queue, qty - (int32) n);
 	if (n > 0)
 		MqWakeupRegister(queue, MQ_WAKE_ON_ABORT | MQ_WAKE_STATUS_ON_COMMIT);
-	MqStatsDelivered(queue, SPI_tuptable, SPI_processed, true);
-	MqReturnRows(fcinfo);
+	MqStatsDelivered(queue, rows, n, true);
+	MqReturnTable(fcinfo, rows, n);
 
 	/* the heads of groups popped: their groups move on */
 	groups = palloc0(sizeof(char *) * (n + 1));
 	for (i = 0; queue->v2 && i < n; i++)
-		groups[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 7);
+		groups[i] = SPI_getvalue(rows->vals[i], rows->tupdesc, 7);
 	for (i = 0; i < n; i++)
 	{
 		if (groups[i] != NULL)

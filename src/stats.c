@@ -414,10 +414,24 @@ PG_FUNCTION_INFO_V1(mq_stats_picked);
 Datum
 mq_stats_picked(PG_FUNCTION_ARGS)
 {
+	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(1) && !PG_ARGISNULL(2))
+		MqStatsPick(PG_GETARG_INT64(0), PG_GETARG_INT32(1),
+					PG_GETARG_TIMESTAMPTZ(2), !PG_ARGISNULL(3));
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * Note a message a read or pop takes, as it was before: what
+ * mq_stats_picked does for the statements of stmt.c, for the direct read
+ * (direct.c).  expired: it was on a lease that had run out.
+ */
+void
+MqStatsPick(int64 msg_id, int32 attempt, TimestampTz visible_at, bool expired)
+{
 	MqStatsPicked *m;
 
-	if (!mq_stats_active() || PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_BOOL(true);
+	if (!mq_stats_active())
+		return;
 	if (npicked == maxpicked)
 	{
 		/* what a failed recheck left is dropped rather than kept growing */
@@ -434,14 +448,13 @@ mq_stats_picked(PG_FUNCTION_ARGS)
 		}
 	}
 	/* a recheck of the message just noted (EvalPlanQual) replaces it */
-	if (npicked > 0 && picked[npicked - 1].msg_id == PG_GETARG_INT64(0))
+	if (npicked > 0 && picked[npicked - 1].msg_id == msg_id)
 		npicked--;
 	m = &picked[npicked++];
-	m->msg_id = PG_GETARG_INT64(0);
-	m->first = PG_GETARG_INT32(1) == 0;
-	m->visible_at = PG_GETARG_TIMESTAMPTZ(2);
-	m->expired = !PG_ARGISNULL(3);
-	PG_RETURN_BOOL(true);
+	m->msg_id = msg_id;
+	m->first = attempt == 0;
+	m->visible_at = visible_at;
+	m->expired = expired;
 }
 
 /* qsort and bsearch: by msg_id (a key is an MqStatsPicked or an int64) */

@@ -1,6 +1,6 @@
-# Plain sends and acks write their rows without the executor's INSERT and
-# DELETE statements (src/direct.c): what they log must be what those
-# statements log.  Logical decoding reads them as ordinary inserts and
+# Plain sends, reads and acks write their rows without the executor's
+# INSERT, UPDATE and DELETE statements (src/direct.c): what they log must be
+# what those statements log.  Logical decoding reads them as ordinary inserts and
 # deletes of the queue's table (large bodies whole), and a streaming
 # standby replays the same rows, TOASTed body and indexes included.
 use strict;
@@ -58,6 +58,29 @@ is($standby->safe_psql('postgres',
 is($standby->safe_psql('postgres',
 		"SET enable_seqscan = off; SELECT count(*) FROM mq.q_dq WHERE msg_id = " . ($id + 1)),
 	'1', 'found through the primary key on the standby');
+
+# the lease of the large message: an update that carries its TOASTed body
+# over, decoded and replayed as the executor's UPDATE would be
+is($primary->safe_psql('postgres',
+		q{SELECT string_agg(msg_id::text || ':' || attempt, ',') FROM mq_read('dq', 2)}),
+	($id + 1) . ':1,' . ($id + 2) . ':1', 'the other two are leased, in order');
+$changes = $primary->safe_psql('postgres',
+	q{SELECT string_agg(data, E'\n') FROM pg_logical_slot_get_changes('dq_slot', NULL, NULL,
+		'include-xids', '0') WHERE data LIKE 'table mq.q_dq:%'});
+my @updates = $changes =~ /^table mq\.q_dq: UPDATE: msg_id\[bigint\]:(\d+) .*attempt\[integer\]:1 /mg;
+is_deeply(\@updates, [ $id + 1, $id + 2 ], 'logical decoding sees the two leases as updates');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres',
+		"SELECT string_agg(msg_id || ':' || attempt || ':' || (lease_expires_at > now()), ','"
+		  . " ORDER BY msg_id) FROM mq.q_dq"),
+	($id + 1) . ':1:true,' . ($id + 2) . ':1:true', 'the standby has the leases');
+is($standby->safe_psql('postgres',
+		"SELECT body->>'big' = $big FROM mq.q_dq WHERE msg_id = " . ($id + 2)),
+	't', 'and the large body, whole, after its lease');
+is($standby->safe_psql('postgres',
+		"SET enable_seqscan = off; SELECT count(*) FROM mq.q_dq"
+		  . " WHERE visible_at > now() AND msg_id >= " . ($id + 1)),
+	'2', 'found through the index on (visible_at, msg_id) on the standby');
 
 $primary->safe_psql('postgres', "SELECT pg_drop_replication_slot('dq_slot')");
 done_testing();
