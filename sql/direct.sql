@@ -248,6 +248,22 @@ SELECT bt_index_check(indexrelid, true) FROM pg_index
  WHERE indrelid = 'mq.q_dread'::regclass ORDER BY indexrelid::regclass::text;
 SELECT mq_drop('dread');
 
+-- a queue with priorities is read range by range of its index on (priority
+-- DESC, visible_at, msg_id): highest level first, oldest first within a
+-- level, a level sent after the backend learnt the others found too
+SELECT mq_create('dprio');
+SELECT count(*) FROM mq_send_batch('dprio', ARRAY['{"p": 0, "n": 1}', '{"p": 0, "n": 2}']::jsonb[]);
+SELECT count(*) FROM mq_send_batch('dprio', ARRAY['{"p": 5, "n": 1}', '{"p": 5, "n": 2}']::jsonb[], priority => 5);
+SELECT body, priority, attempt FROM mq_read('dprio');
+SELECT mq_send('dprio', '{"p": 9}', priority => 9) > 0 AS sent;
+SELECT mq_send('dprio', '{"p": -3}', priority => -3) > 0 AS sent;
+SELECT body, priority, attempt FROM mq_read('dprio', 2);
+SELECT body, priority FROM mq_pop('dprio', 10);
+SELECT body, priority FROM mq.q_dprio ORDER BY msg_id;
+SELECT bt_index_check(indexrelid, true) FROM pg_index
+ WHERE indrelid = 'mq.q_dprio'::regclass ORDER BY indexrelid::regclass::text;
+SELECT mq_drop('dprio');
+
 -- mq_pop takes messages with the same scan and tuple locks as a read and
 -- deletes them; the head of a group popped releases its group
 SELECT mq_create('dpop');

@@ -123,6 +123,9 @@
 
 #include "direct.h"
 
+/* the columns of a read's rows (0.2's mq_message) */
+#define MQ_DIRECT_RESULT_COLS 10
+
 /* rows a batch send inserts with one table_multi_insert (COPY's 1000) */
 #define MQ_DIRECT_MULTI 1000
 
@@ -139,6 +142,8 @@ typedef struct MqDirectTable
 	int			natts;
 	Oid			seqid;			/* msg_id's identity sequence */
 	Oid			readidx;		/* the index on (visible_at, msg_id) */
+	Oid			prioidx;		/* the index on (priority DESC, visible_at,
+								 * msg_id), or InvalidOid */
 	Oid			pkey;			/* the primary key, on msg_id */
 	AttrNumber	msg_id;
 	AttrNumber	visible_at;
@@ -277,31 +282,38 @@ mq_direct_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * The index reads walk, made by queue.c as (visible_at, msg_id): a valid
- * btree on exactly those columns, in ascending order, with their default
- * operator classes, no predicate and no expression; or InvalidOid.
+ * The index reads walk, made by queue.c as (visible_at, msg_id), or with
+ * prio the one of a queue with priorities, made by order.c as (priority
+ * DESC, visible_at, msg_id): a valid btree on exactly those columns, in
+ * that order, with their default operator classes, no predicate and no
+ * expression; or InvalidOid.
  */
 static Oid
-mq_direct_read_index(Relation rel, MqDirectTable *t)
+mq_direct_read_index(Relation rel, MqDirectTable *t, bool prio)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	Oid			found = InvalidOid;
+	int			k = prio ? 1 : 0;	/* where visible_at is */
 
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
 		Form_pg_index form = idx->rd_index;
 
-		if (form->indnatts == 2 && form->indnkeyatts == 2 && form->indisvalid &&
-			form->indkey.values[0] == t->visible_at &&
-			form->indkey.values[1] == t->msg_id &&
+		if (form->indnatts == k + 2 && form->indnkeyatts == k + 2 && form->indisvalid &&
 			idx->rd_rel->relam == BTREE_AM_OID &&
-			idx->rd_opcintype[0] == TIMESTAMPTZOID &&
-			idx->rd_opcintype[1] == INT8OID &&
-			idx->rd_indoption[0] == 0 && idx->rd_indoption[1] == 0 &&
-			index_getprocid(idx, 1, BTORDER_PROC) == F_TIMESTAMPTZ_CMP &&
-			index_getprocid(idx, 2, BTORDER_PROC) == F_BTINT8CMP &&
+			(!prio || (form->indkey.values[0] == t->priority &&
+					   idx->rd_opcintype[0] == INT4OID &&
+					   (idx->rd_indoption[0] & INDOPTION_DESC) != 0 &&
+					   index_getprocid(idx, 1, BTORDER_PROC) == F_BTINT4CMP)) &&
+			form->indkey.values[k] == t->visible_at &&
+			form->indkey.values[k + 1] == t->msg_id &&
+			idx->rd_opcintype[k] == TIMESTAMPTZOID &&
+			idx->rd_opcintype[k + 1] == INT8OID &&
+			idx->rd_indoption[k] == 0 && idx->rd_indoption[k + 1] == 0 &&
+			index_getprocid(idx, k + 1, BTORDER_PROC) == F_TIMESTAMPTZ_CMP &&
+			index_getprocid(idx, k + 2, BTORDER_PROC) == F_BTINT8CMP &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL))
 			found = RelationGetRelid(idx);
@@ -467,7 +479,8 @@ mq_direct_table(Relation rel)
 	if (t->attempt != 0 && t->lease_expires_at != 0 && t->group_id != 0 &&
 		t->priority != 0 && t->topic != 0 && t->routing_key != 0)
 	{
-		t->readidx = mq_direct_read_index(rel, t);
+		t->readidx = mq_direct_read_index(rel, t, false);
+		t->prioidx = mq_direct_read_index(rel, t, true);
 		t->readable = OidIsValid(t->readidx);
 	}
 	return t;
@@ -820,22 +833,23 @@ MqDirectAckIds(MqQueue *queue, ArrayType *msg_ids, int64 **acked_ids)
 }
 
 /*
- * The scan key (visible_at, msg_id) >= (from, from_id) on the index on
- * (visible_at, msg_id): a row comparison, whose members (in row[2]) are in
+ * The scan key (visible_at, msg_id) >= (from, from_id) on an index whose
+ * columns attno and attno + 1 are visible_at and msg_id: a row comparison, whose members (in row[2]) are in
  * the insertion form btree expects of them (the columns' comparison
  * functions), as ExecIndexBuildScanKeys builds them for the statement's
  * row comparison.
  */
 static void
-mq_direct_from_key(ScanKey key, ScanKey row, TimestampTz from, int64 from_id)
+mq_direct_from_key(ScanKey key, ScanKey row, AttrNumber attno, TimestampTz from,
+				   int64 from_id)
 {
-	ScanKeyEntryInitialize(&row[0], SK_ROW_MEMBER, 1, BTGreaterEqualStrategyNumber,
+	ScanKeyEntryInitialize(&row[0], SK_ROW_MEMBER, attno, BTGreaterEqualStrategyNumber,
 						   TIMESTAMPTZOID, InvalidOid, F_TIMESTAMPTZ_CMP,
 						   TimestampTzGetDatum(from));
-	ScanKeyEntryInitialize(&row[1], SK_ROW_MEMBER | SK_ROW_END, 2,
+	ScanKeyEntryInitialize(&row[1], SK_ROW_MEMBER | SK_ROW_END, attno + 1,
 						   BTGreaterEqualStrategyNumber, INT8OID, InvalidOid,
 						   F_BTINT8CMP, Int64GetDatum(from_id));
-	ScanKeyEntryInitialize(key, SK_ROW_HEADER, 1, BTGreaterEqualStrategyNumber,
+	ScanKeyEntryInitialize(key, SK_ROW_HEADER, attno, BTGreaterEqualStrategyNumber,
 						   InvalidOid, InvalidOid, InvalidOid, PointerGetDatum(row));
 }
 
@@ -877,7 +891,7 @@ MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from, int64 from_id
 	att_attempt = t->attempt;
 	idx = index_open(t->readidx, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
-	mq_direct_from_key(&key, row, from, from_id);
+	mq_direct_from_key(&key, row, 1, from, from_id);
 	scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -899,37 +913,190 @@ MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from, int64 from_id
 }
 
 /*
- * Is the row in slot one the read may lease: from the scan floor up,
- * visible by now, not exhausted?  The index scan's keys test the first two
- * on the entry; this tests them on the row, as the executor's recheck of a
- * row version newer than the snapshot's (EvalPlanQual) evaluates the
- * statement's conditions again, and tests the third.
+ * A range of a read's search: the rows from the key (floor, floor_id) up
+ * whose priority is between lo and hi (the whole queue, for a queue
+ * without priorities), readable at now and not exhausted.
+ */
+typedef struct MqDirectRange
+{
+	int32		lo;
+	int32		hi;
+	TimestampTz floor;
+	int64		floor_id;
+} MqDirectRange;
+
+/* What a read's scans share: the call, and what it has taken so far. */
+typedef struct MqDirectLease
+{
+	MqQueue    *queue;
+	MqDirectTable *t;
+	Relation	rel;
+	Snapshot	snapshot;
+	CommandId	cid;
+	int			lockflags;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	TupleTableSlot *scanslot;
+	TupleTableSlot *lockslot;
+	TupleTableSlot *newslot;
+	TimestampTz now;
+	TimestampTz lease_end;
+	bool		pop;
+	TupleDesc	desc;
+	MemoryContext callcxt;
+	int32		qty;
+	int			n;
+	HeapTuple  *rows;
+} MqDirectLease;
+
+/*
+ * Is the row in slot one the read may lease in range r: from the range's
+ * floor up, of a priority within it, visible by now, not exhausted?  The
+ * index scan's keys test all but the last on the entry; this tests them
+ * on the row, as the executor's recheck of a row version newer than the
+ * snapshot's (EvalPlanQual) evaluates the statement's conditions again.
  */
 static bool
-mq_direct_leasable(TupleTableSlot *slot, const MqDirectTable *t,
-				   TimestampTz floor, int64 floor_id, TimestampTz now,
-				   int32 max_attempts)
+mq_direct_leasable(MqDirectLease *ls, TupleTableSlot *slot, const MqDirectRange *r)
 {
+	const MqDirectTable *t = ls->t;
 	bool		isnull;
 	TimestampTz visible_at;
 	int64		msg_id;
+	int32		priority;
 
 	visible_at = DatumGetTimestampTz(slot_getattr(slot, t->visible_at, &isnull));
-	if (isnull || visible_at > now || visible_at < floor)
+	if (isnull || visible_at > ls->now || visible_at < r->floor)
 		return false;
 	msg_id = DatumGetInt64(slot_getattr(slot, t->msg_id, &isnull));
-	if (visible_at == floor && msg_id < floor_id)
+	if (visible_at == r->floor && msg_id < r->floor_id)
 		return false;
-	return DatumGetInt32(slot_getattr(slot, t->attempt, &isnull)) < max_attempts &&
-		!isnull;
+	if (ls->queue->priorities)
+	{
+		priority = DatumGetInt32(slot_getattr(slot, t->priority, &isnull));
+		if (isnull || priority < r->lo || priority > r->hi)
+			return false;
+	}
+	return DatumGetInt32(slot_getattr(slot, t->attempt, &isnull)) <
+		ls->queue->max_attempts && !isnull;
 }
 
 /*
- * The plain read's lease (stmt.c, MQ_STMT_READ and MQ_STMT_READ_ONE on the
- * tables of 0.2 without priorities): take up to qty messages readable at
- * now, from the queue's scan floor up in (visible_at, msg_id) order,
+ * Lease (or pop) the rows idx yields with keys, in the index's order, that
+ * are leasable in range r, until the read has qty.
+ */
+static void
+mq_direct_lease_range(MqDirectLease *ls, Relation idx, ScanKey keys, int nkeys,
+					  const MqDirectRange *r)
+{
+	const MqDirectTable *t = ls->t;
+	TupleTableSlot *lockslot = ls->lockslot;
+	TupleTableSlot *newslot = ls->newslot;
+	IndexScanDesc scan;
+
+	scan = index_beginscan(ls->rel, idx, ls->snapshot, nkeys, 0);
+	index_rescan(scan, keys, nkeys, NULL, 0);
+	while (ls->n < ls->qty && index_getnext_slot(scan, ForwardScanDirection, ls->scanslot))
+	{
+		ItemPointerData tid = ls->scanslot->tts_tid;
+		TM_FailureData tmfd;
+		TM_Result	result;
+		Datum		values[MQ_DIRECT_RESULT_COLS];
+		bool		nulls[MQ_DIRECT_RESULT_COLS];
+		int32		attempt;
+		bool		isnull;
+		MemoryContext old;
+
+		if (!mq_direct_leasable(ls, ls->scanslot, r))
+			continue;
+		result = table_tuple_lock(ls->rel, &tid, ls->snapshot, lockslot, ls->cid,
+								  LockTupleExclusive, LockWaitSkip, ls->lockflags,
+								  &tmfd);
+		switch (result)
+		{
+			case TM_Ok:
+				if (tmfd.traversed && !mq_direct_leasable(ls, lockslot, r))
+					continue;
+				break;
+			case TM_WouldBlock:
+			case TM_SelfModified:
+				continue;
+			case TM_Updated:
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				if (result == TM_Deleted)
+					continue;
+				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+		}
+
+		/* the lease, on the version locked */
+		slot_getallattrs(lockslot);
+		attempt = DatumGetInt32(lockslot->tts_values[t->attempt - 1]);
+		slot_getattr(lockslot, t->lease_expires_at, &isnull);
+		MqStatsPick(DatumGetInt64(lockslot->tts_values[t->msg_id - 1]), attempt,
+					DatumGetTimestampTz(lockslot->tts_values[t->visible_at - 1]),
+					!isnull);
+		ExecClearTuple(newslot);
+		memcpy(newslot->tts_values, lockslot->tts_values, sizeof(Datum) * t->natts);
+		memcpy(newslot->tts_isnull, lockslot->tts_isnull, sizeof(bool) * t->natts);
+		newslot->tts_values[t->attempt - 1] = Int32GetDatum(attempt + 1);
+		newslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(ls->lease_end);
+		newslot->tts_values[t->lease_expires_at - 1] = TimestampTzGetDatum(ls->lease_end);
+		/* a pop returns no lease */
+		newslot->tts_isnull[t->lease_expires_at - 1] = ls->pop;
+		ExecStoreVirtualTuple(newslot);
+
+		/* the row returned, as mq_message */
+		values[0] = newslot->tts_values[t->msg_id - 1];
+		values[1] = newslot->tts_values[t->attempt - 1];
+		values[2] = newslot->tts_values[t->enqueued_at - 1];
+		values[3] = newslot->tts_values[t->lease_expires_at - 1];
+		values[4] = newslot->tts_values[t->body - 1];
+		values[5] = newslot->tts_values[t->headers - 1];
+		values[6] = newslot->tts_values[t->group_id - 1];
+		values[7] = newslot->tts_values[t->priority - 1];
+		values[8] = newslot->tts_values[t->topic - 1];
+		values[9] = newslot->tts_values[t->routing_key - 1];
+		nulls[0] = newslot->tts_isnull[t->msg_id - 1];
+		nulls[1] = newslot->tts_isnull[t->attempt - 1];
+		nulls[2] = newslot->tts_isnull[t->enqueued_at - 1];
+		nulls[3] = newslot->tts_isnull[t->lease_expires_at - 1];
+		nulls[4] = newslot->tts_isnull[t->body - 1];
+		nulls[5] = newslot->tts_isnull[t->headers - 1];
+		nulls[6] = newslot->tts_isnull[t->group_id - 1];
+		nulls[7] = newslot->tts_isnull[t->priority - 1];
+		nulls[8] = newslot->tts_isnull[t->topic - 1];
+		nulls[9] = newslot->tts_isnull[t->routing_key - 1];
+		old = MemoryContextSwitchTo(ls->callcxt);
+		if (ls->rows == NULL)
+			ls->rows = palloc(sizeof(HeapTuple) * ls->qty);
+		ls->rows[ls->n++] = heap_form_tuple(ls->desc, values, nulls);
+		MemoryContextSwitchTo(old);
+
+		if (ls->pop)
+			ExecSimpleRelationDelete(ls->rri, ls->estate, NULL, lockslot);
+		else
+			ExecSimpleRelationUpdate(ls->rri, ls->estate, NULL, lockslot, newslot);
+		ResetPerTupleExprContext(ls->estate);
+	}
+	index_endscan(scan);
+}
+
+/*
+ * The read's lease (stmt.c, MQ_STMT_READ and MQ_STMT_READ_ONE, and their
+ * _PRIO variants, on the tables of 0.2): take up to qty messages readable
+ * at now, from the queue's scan floor up in (visible_at, msg_id) order, or
+ * with priorities range by range of priority levels (floor.c,
+ * MqLevelRanges), each in (priority DESC, visible_at, msg_id) order,
  * skipping those another transaction holds, and lease each until
- * lease_end: attempt + 1, visible_at and lease_expires_at = lease_end.
+ * lease_end: attempt + 1, visible_at and lease_expires_at = lease_end; or,
+ * with pop, delete each (mq_pop without retention).
  * Returns the number leased, with their rows, shaped as desc (0.2's
  * mq_message), in *rows, in the order taken; or -1, having done nothing,
  * when the SQL statement must do it (a table this cannot read, see the
@@ -943,7 +1110,13 @@ mq_direct_leasable(TupleTableSlot *slot, const MqDirectTable *t,
  *   msg_id) >= the floor to visible_at <= now, as btree positions the
  *   statement's scan (nbtree/nbtsearch.c, _bt_first, with the row
  *   comparison's members in insertion form, as ExecIndexBuildScanKeys
- *   builds them).  Rows on their last attempt are passed over.
+ *   builds them).  With priorities, the index on (priority DESC,
+ *   visible_at, msg_id) is scanned once per range, in the ranges' order:
+ *   a level known with priority = level and the same two keys on the
+ *   other columns, a range of levels not known with lo <= priority <= hi,
+ *   as the statement's lateral subqueries scan it; a scan ends at the
+ *   range's end or when qty rows are taken.  Rows on their last attempt
+ *   are passed over.
  * - Each row is locked as FOR UPDATE SKIP LOCKED locks it
  *   (nodeLockRows.c): table_tuple_lock() with LockTupleExclusive and
  *   LockWaitSkip, following the update chain to the newest version in READ
@@ -972,30 +1145,20 @@ int
 MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
 			 bool pop, TupleDesc desc, HeapTuple **rows)
 {
-	static const Oid result_types[] = {INT8OID, INT4OID, TIMESTAMPTZOID,
-		TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
-	MemoryContext callcxt = CurrentMemoryContext;
-	MemoryContext workcxt;
-	Relation	rel;
-	Relation	idx;
+	static const Oid result_types[MQ_DIRECT_RESULT_COLS] = {INT8OID, INT4OID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, INT4OID,
+		TEXTOID, TEXTOID};
+	MqDirectLease ls;
 	MqDirectTable *t;
 	MqDirectTable tab;
-	Snapshot	snapshot;
-	CommandId	cid;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	TupleTableSlot *scanslot;
-	TupleTableSlot *lockslot;
-	TupleTableSlot *newslot;
-	IndexScanDesc scan;
-	ScanKeyData keys[2];
+	MemoryContext workcxt;
+	Relation	idx;
+	ScanKeyData keys[3];
 	ScanKeyData row[2];
-	int			lockflags = 0;
-	int			n = 0;
 	int			i;
 
 	*rows = NULL;
-	if (!queue->v2 || queue->priorities || desc->natts != lengthof(result_types))
+	if (!queue->v2 || desc->natts != lengthof(result_types))
 		return -1;
 	for (i = 0; i < desc->natts; i++)
 		if (TupleDescAttr(desc, i)->atttypid != result_types[i])
@@ -1004,11 +1167,13 @@ MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
 	/* the executor's checks of a write (ExecCheckXactReadOnly) */
 	PreventCommandIfReadOnly(pop ? "DELETE" : "UPDATE");
 	PreventCommandIfParallelMode(pop ? "DELETE" : "UPDATE");
-	rel = table_open(queue->relid, RowExclusiveLock);
-	t = mq_direct_table(rel);
-	if (!t->readable || t->natts != RelationGetDescr(rel)->natts)
+	memset(&ls, 0, sizeof(ls));
+	ls.rel = table_open(queue->relid, RowExclusiveLock);
+	t = mq_direct_table(ls.rel);
+	if (!t->readable || t->natts != RelationGetDescr(ls.rel)->natts ||
+		(queue->priorities && !OidIsValid(t->prioidx)))
 	{
-		table_close(rel, NoLock);
+		table_close(ls.rel, NoLock);
 		return -1;
 	}
 	/* an invalidation while this runs may drop the cached entry */
@@ -1018,142 +1183,99 @@ MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
 	t->defnulls = NULL;
 
 	/* what the executor allocates here goes at the end of the call */
-	workcxt = AllocSetContextCreate(callcxt, "mq direct read", ALLOCSET_DEFAULT_SIZES);
+	ls.callcxt = CurrentMemoryContext;
+	workcxt = AllocSetContextCreate(ls.callcxt, "mq direct read", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(workcxt);
 
 	/* a command and a snapshot of its own, as SPI would run the UPDATE */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
-	snapshot = GetActiveSnapshot();
-	cid = GetCurrentCommandId(true);
+	ls.snapshot = GetActiveSnapshot();
+	ls.cid = GetCurrentCommandId(true);
 	if (!IsolationUsesXactSnapshot())
-		lockflags |= TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
+		ls.lockflags |= TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
+	ls.queue = queue;
+	ls.t = t;
+	ls.now = now;
+	ls.lease_end = lease_end;
+	ls.pop = pop;
+	ls.desc = desc;
+	ls.qty = qty;
 
-	estate = CreateExecutorState();
-	estate->es_output_cid = cid;
-	estate->es_snapshot = snapshot;
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 0, NULL, 0);
-	mq_direct_open_indices(rel, rri);
-	idx = index_open(t->readidx, RowExclusiveLock);
-	scanslot = table_slot_create(rel, NULL);
-	lockslot = table_slot_create(rel, NULL);
-	newslot = table_slot_create(rel, NULL);
+	ls.estate = CreateExecutorState();
+	ls.estate->es_output_cid = ls.cid;
+	ls.estate->es_snapshot = ls.snapshot;
+	ls.rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ls.rri, ls.rel, 0, NULL, 0);
+	mq_direct_open_indices(ls.rel, ls.rri);
+	ls.scanslot = table_slot_create(ls.rel, NULL);
+	ls.lockslot = table_slot_create(ls.rel, NULL);
+	ls.newslot = table_slot_create(ls.rel, NULL);
 
-	/* (visible_at, msg_id) >= (floor, floor_id) AND visible_at <= now */
-	mq_direct_from_key(&keys[0], row, queue->scan_floor, queue->scan_floor_id);
-	ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
-				TimestampTzGetDatum(now));
-	scan = index_beginscan(rel, idx, snapshot, 2, 0);
-	index_rescan(scan, keys, 2, NULL, 0);
-
-	while (n < qty && index_getnext_slot(scan, ForwardScanDirection, scanslot))
+	if (!queue->priorities)
 	{
-		ItemPointerData tid = scanslot->tts_tid;
-		TM_FailureData tmfd;
-		TM_Result	result;
-		Datum		values[lengthof(result_types)];
-		bool		nulls[lengthof(result_types)];
-		int32		attempt;
-		TimestampTz visible_at;
-		bool		expired;
-		bool		isnull;
-		MemoryContext old;
+		MqDirectRange r = {PG_INT32_MIN, PG_INT32_MAX,
+		queue->scan_floor, queue->scan_floor_id};
 
-		if (!mq_direct_leasable(scanslot, t, queue->scan_floor, queue->scan_floor_id,
-								now, queue->max_attempts))
-			continue;
-		result = table_tuple_lock(rel, &tid, snapshot, lockslot, cid,
-								  LockTupleExclusive, LockWaitSkip, lockflags, &tmfd);
-		switch (result)
+		/* (visible_at, msg_id) >= (floor, floor_id) AND visible_at <= now */
+		idx = index_open(t->readidx, RowExclusiveLock);
+		mq_direct_from_key(&keys[0], row, 1, r.floor, r.floor_id);
+		ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+					TimestampTzGetDatum(now));
+		mq_direct_lease_range(&ls, idx, keys, 2, &r);
+	}
+	else
+	{
+		Datum		hi[2 * MQ_MAX_LEVELS + 1];
+		Datum		lo[2 * MQ_MAX_LEVELS + 1];
+		Datum		floor[2 * MQ_MAX_LEVELS + 1];
+		Datum		floor_id[2 * MQ_MAX_LEVELS + 1];
+		int			nranges = MqLevelRanges(queue, hi, lo, floor, floor_id);
+
+		idx = index_open(t->prioidx, RowExclusiveLock);
+		for (i = 0; i < nranges && ls.n < qty; i++)
 		{
-			case TM_Ok:
-				if (tmfd.traversed &&
-					!mq_direct_leasable(lockslot, t, queue->scan_floor,
-										queue->scan_floor_id, now,
-										queue->max_attempts))
-					continue;
-				break;
-			case TM_WouldBlock:
-			case TM_SelfModified:
-				continue;
-			case TM_Updated:
-			case TM_Deleted:
-				if (IsolationUsesXactSnapshot())
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent update")));
-				if (result == TM_Deleted)
-					continue;
-				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
-				break;
-			default:
-				elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+			MqDirectRange r = {DatumGetInt32(lo[i]), DatumGetInt32(hi[i]),
+			DatumGetTimestampTz(floor[i]), DatumGetInt64(floor_id[i])};
+
+			if (r.lo == r.hi)
+			{
+				/*
+				 * priority = level AND (visible_at, msg_id) >= its floor AND
+				 * visible_at <= now
+				 */
+				ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+							Int32GetDatum(r.hi));
+				mq_direct_from_key(&keys[1], row, 2, r.floor, r.floor_id);
+				ScanKeyInit(&keys[2], 2, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+							TimestampTzGetDatum(now));
+				mq_direct_lease_range(&ls, idx, keys, 3, &r);
+			}
+			else
+			{
+				/* priority BETWEEN lo AND hi AND visible_at <= now */
+				ScanKeyInit(&keys[0], 1, BTGreaterEqualStrategyNumber, F_INT4GE,
+							Int32GetDatum(r.lo));
+				ScanKeyInit(&keys[1], 1, BTLessEqualStrategyNumber, F_INT4LE,
+							Int32GetDatum(r.hi));
+				ScanKeyInit(&keys[2], 2, BTLessEqualStrategyNumber, F_TIMESTAMPTZ_LE,
+							TimestampTzGetDatum(now));
+				mq_direct_lease_range(&ls, idx, keys, 3, &r);
+			}
 		}
-
-		/* the lease, on the version locked */
-		slot_getallattrs(lockslot);
-		attempt = DatumGetInt32(lockslot->tts_values[t->attempt - 1]);
-		visible_at = DatumGetTimestampTz(lockslot->tts_values[t->visible_at - 1]);
-		slot_getattr(lockslot, t->lease_expires_at, &isnull);
-		expired = !isnull;
-		MqStatsPick(DatumGetInt64(lockslot->tts_values[t->msg_id - 1]), attempt,
-					visible_at, expired);
-		ExecClearTuple(newslot);
-		memcpy(newslot->tts_values, lockslot->tts_values, sizeof(Datum) * t->natts);
-		memcpy(newslot->tts_isnull, lockslot->tts_isnull, sizeof(bool) * t->natts);
-		newslot->tts_values[t->attempt - 1] = Int32GetDatum(attempt + 1);
-		newslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(lease_end);
-		newslot->tts_values[t->lease_expires_at - 1] = TimestampTzGetDatum(lease_end);
-		/* a pop returns no lease */
-		newslot->tts_isnull[t->lease_expires_at - 1] = pop;
-		ExecStoreVirtualTuple(newslot);
-
-		/* the row returned, as mq_message */
-		values[0] = newslot->tts_values[t->msg_id - 1];
-		values[1] = newslot->tts_values[t->attempt - 1];
-		values[2] = newslot->tts_values[t->enqueued_at - 1];
-		values[3] = newslot->tts_values[t->lease_expires_at - 1];
-		values[4] = newslot->tts_values[t->body - 1];
-		values[5] = newslot->tts_values[t->headers - 1];
-		values[6] = newslot->tts_values[t->group_id - 1];
-		values[7] = newslot->tts_values[t->priority - 1];
-		values[8] = newslot->tts_values[t->topic - 1];
-		values[9] = newslot->tts_values[t->routing_key - 1];
-		nulls[0] = newslot->tts_isnull[t->msg_id - 1];
-		nulls[1] = newslot->tts_isnull[t->attempt - 1];
-		nulls[2] = newslot->tts_isnull[t->enqueued_at - 1];
-		nulls[3] = newslot->tts_isnull[t->lease_expires_at - 1];
-		nulls[4] = newslot->tts_isnull[t->body - 1];
-		nulls[5] = newslot->tts_isnull[t->headers - 1];
-		nulls[6] = newslot->tts_isnull[t->group_id - 1];
-		nulls[7] = newslot->tts_isnull[t->priority - 1];
-		nulls[8] = newslot->tts_isnull[t->topic - 1];
-		nulls[9] = newslot->tts_isnull[t->routing_key - 1];
-		old = MemoryContextSwitchTo(callcxt);
-		if (*rows == NULL)
-			*rows = palloc(sizeof(HeapTuple) * qty);
-		(*rows)[n++] = heap_form_tuple(desc, values, nulls);
-		MemoryContextSwitchTo(old);
-
-		if (pop)
-			ExecSimpleRelationDelete(rri, estate, NULL, lockslot);
-		else
-			ExecSimpleRelationUpdate(rri, estate, NULL, lockslot, newslot);
-		ResetPerTupleExprContext(estate);
 	}
 
-	index_endscan(scan);
 	index_close(idx, NoLock);
-	ExecDropSingleTupleTableSlot(scanslot);
-	ExecDropSingleTupleTableSlot(lockslot);
-	ExecDropSingleTupleTableSlot(newslot);
-	ExecCloseIndices(rri);
-	FreeExecutorState(estate);
+	ExecDropSingleTupleTableSlot(ls.scanslot);
+	ExecDropSingleTupleTableSlot(ls.lockslot);
+	ExecDropSingleTupleTableSlot(ls.newslot);
+	ExecCloseIndices(ls.rri);
+	FreeExecutorState(ls.estate);
 	PopActiveSnapshot();
-	table_close(rel, NoLock);
-	MemoryContextSwitchTo(callcxt);
+	table_close(ls.rel, NoLock);
+	MemoryContextSwitchTo(ls.callcxt);
 	MemoryContextDelete(workcxt);
-	return n;
+	*rows = ls.rows;
+	return ls.n;
 }

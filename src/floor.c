@@ -150,6 +150,13 @@ mq_level_ranges(MqQueue *queue, bool recheck, Datum *hi, Datum *lo,
 	return n;
 }
 
+/* ... as a read searches them now (direct.c) */
+int
+MqLevelRanges(MqQueue *queue, Datum *hi, Datum *lo, Datum *floor, Datum *floor_id)
+{
+	return mq_level_ranges(queue, false, hi, lo, floor, floor_id);
+}
+
 static Datum
 mq_array(Datum *elems, int n, Oid type)
 {

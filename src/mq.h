@@ -293,6 +293,8 @@ extern void MqScheduleRun(TimestampTz *next);
 extern void MqFloorReset(MqQueue *queue);
 extern void MqFloorAdvance(MqQueue *queue);
 extern void MqLevelsArgs(MqQueue *queue, Datum *values, char *nulls);
+extern int	MqLevelRanges(MqQueue *queue, Datum *hi, Datum *lo, Datum *floor,
+						  Datum *floor_id);
 
 /* validate.c */
 extern char *MqArgQueueName(FunctionCallInfo fcinfo, int argno);
