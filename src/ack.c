@@ -18,8 +18,9 @@
  *
  * mq_ack (both forms) of a queue without retention does the plain
  * statement's DELETE through the primary key and the table access method
- * (direct.c), with the executor's waits and READ COMMITTED re-check; with
- * retention (a row to insert into the acked table too), mq_nack and
+ * (direct.c), with the executor's waits and READ COMMITTED re-check, and so
+ * does the single ack of a message of a group, with its group's release;
+ * with retention (a row to insert into the acked table too), mq_nack and
  * mq_extend run their statements through SPI.
  *
  *-------------------------------------------------------------------------
@@ -78,6 +79,10 @@ mq_ack(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	char		nulls[4];
 	bool		acked;
+	int			direct;
+	char	   *group_id;
+	int64		left;
+	bool		moved;
 
 	mq_fence_args(fcinfo, 1, 2, values, nulls);
 	if (!PG_ARGISNULL(3))
@@ -99,7 +104,23 @@ mq_ack(PG_FUNCTION_ARGS)
 		acked = (SPI_processed > 0);
 		MqStatsAcked(queue, SPI_tuptable, SPI_processed, 1);
 	}
-	if (!acked && queue->v2)
+	if (!acked && queue->v2 && !queue->has_retention &&
+		(direct = MqDirectAckGroup(queue, DatumGetInt64(values[0]), nulls[1] != 'n',
+								   DatumGetInt32(values[1]), &group_id, &left,
+								   &moved)) >= 0)
+	{
+		/* a message of a group (or none): acked, its group released */
+		acked = (direct > 0);
+		if (acked)
+		{
+			queue->group_hint = (group_id != NULL);
+			if (moved)
+				MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT);
+			else if (group_id != NULL && left >= 0)
+				MqGroupRelease(queue, group_id, left);
+		}
+	}
+	else if (!acked && queue->v2)
 	{
 		/* a message of a group (or none): ack it and release its group */
 		MqExecute(queue, queue->has_retention ? MQ_STMT_ACK_GROUP_RETAIN : MQ_STMT_ACK_GROUP,

@@ -113,10 +113,12 @@
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
 #include "rewrite/rewriteHandler.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -156,6 +158,7 @@ typedef struct MqDirectTable
 	AttrNumber	group_id;		/* 0: a table of mq 0.1 */
 	AttrNumber	topic;			/* 0: a table of mq 0.1 */
 	AttrNumber	routing_key;	/* 0: a table of mq 0.1 */
+	AttrNumber	last_error;
 	Datum	   *defvalues;		/* per attribute: constant default or 0 */
 	bool	   *defnulls;
 	/* the partial indexes' predicates, compiled once (mq_direct_predicates) */
@@ -437,6 +440,8 @@ mq_direct_table(Relation rel)
 			t->topic = attnum;
 		else if (strcmp(name, "routing_key") == 0 && type == TEXTOID)
 			t->routing_key = attnum;
+		else if (strcmp(name, "last_error") == 0 && type == TEXTOID)
+			t->last_error = attnum;
 
 		/* a column the send may leave to its default: a constant or none */
 		if (att->attidentity || att->attgenerated)
@@ -614,23 +619,109 @@ MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
 	return true;
 }
 
-/* Does the row in slot pass the plain ack's condition? */
+/*
+ * Does the row in slot pass the ack's condition: on attempt when fenced;
+ * unless any_group, in no group (the plain ack's; the group's ack takes any
+ * message)?
+ */
 static bool
 mq_direct_ack_matches(TupleTableSlot *slot, const MqDirectTable *t, bool fenced,
-					  int32 attempt)
+					  int32 attempt, bool any_group)
 {
 	bool		isnull;
 
 	if (fenced &&
 		DatumGetInt32(slot_getattr(slot, t->attempt, &isnull)) != attempt)
 		return false;
-	if (t->group_id != 0)
+	if (t->group_id != 0 && !any_group)
 	{
 		slot_getattr(slot, t->group_id, &isnull);
 		if (!isnull)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * Delete the row of msg_id that scan (on the primary key of rel) finds, if
+ * it passes the ack's condition, as the DELETE's executor would (see
+ * mq_direct_delete); true if deleted, with the row in slot.
+ */
+static bool
+mq_direct_delete_row(Relation rel, IndexScanDesc scan, TupleTableSlot *slot,
+					 Snapshot snapshot, CommandId cid, const MqDirectTable *t,
+					 int64 msg_id, bool fenced, int32 attempt, bool any_group)
+{
+	ScanKeyData key;
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(msg_id));
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot) &&
+		mq_direct_ack_matches(slot, t, fenced, attempt, any_group);
+
+	while (found)
+	{
+		ItemPointerData tid = slot->tts_tid;
+		TM_FailureData tmfd;
+		TM_Result	result;
+
+		result = table_tuple_delete(rel, &tid, cid, snapshot, InvalidSnapshot,
+									true, &tmfd, false);
+		if (result == TM_Ok)
+			return true;
+		switch (result)
+		{
+			case TM_SelfModified:
+				/* deleted by this command already: ExecDelete skips it too */
+				if (tmfd.cmax != cid)
+					elog(ERROR, "message %lld modified by a later command",
+						 (long long) msg_id);
+				found = false;
+				break;
+			case TM_Updated:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				/* READ COMMITTED: the newest version, locked, if it still matches */
+				result = table_tuple_lock(rel, &tid, snapshot, slot, cid,
+										  LockTupleExclusive, LockWaitBlock,
+										  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+				if (result == TM_Ok)
+					found = mq_direct_ack_matches(slot, t, fenced, attempt, any_group);
+				else if (result == TM_Deleted || result == TM_SelfModified)
+					found = false;
+				else
+					elog(ERROR, "unexpected table_tuple_lock status: %u", result);
+				break;
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent delete")));
+				found = false;
+				break;
+			default:
+				elog(ERROR, "unrecognized table_tuple_delete status: %u", result);
+		}
+	}
+	return false;
+}
+
+/* Count the row in slot, just deleted from rel, as acked. */
+static void
+mq_direct_count_ack(MqQueue *queue, Relation rel, TupleTableSlot *slot,
+					const MqDirectTable *t)
+{
+	SPITupleTable rows;
+	HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, NULL);
+
+	/* the statistics read enqueued_at from the deleted row */
+	memset(&rows, 0, sizeof(rows));
+	rows.tupdesc = RelationGetDescr(rel);
+	rows.vals = &tup;
+	MqStatsAcked(queue, &rows, 1, t->enqueued_at);
 }
 
 /*
@@ -662,7 +753,6 @@ mq_direct_delete(MqQueue *queue, const int64 *ids, int n, bool fenced,
 	MqDirectTable *t;
 	MqDirectTable tab;
 	Snapshot	snapshot;
-	ScanKeyData key;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	CommandId	cid;
@@ -698,70 +788,11 @@ mq_direct_delete(MqQueue *queue, const int64 *ids, int n, bool fenced,
 	scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	for (i = 0; i < n; i++)
 	{
-		int64		msg_id = ids[i];
-		bool		found;
-
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(msg_id));
-		index_rescan(scan, &key, 1, NULL, 0);
-		found = index_getnext_slot(scan, ForwardScanDirection, slot) &&
-			mq_direct_ack_matches(slot, t, fenced, attempt);
-
-		while (found)
+		if (mq_direct_delete_row(rel, scan, slot, snapshot, cid, t, ids[i], fenced,
+								 attempt, false))
 		{
-			ItemPointerData tid = slot->tts_tid;
-			TM_FailureData tmfd;
-			TM_Result	result;
-
-			result = table_tuple_delete(rel, &tid, cid, snapshot, InvalidSnapshot,
-										true, &tmfd, false);
-			if (result == TM_Ok)
-			{
-				SPITupleTable rows;
-				HeapTuple	tup = ExecFetchSlotHeapTuple(slot, false, NULL);
-
-				/* the statistics read enqueued_at from the deleted row */
-				memset(&rows, 0, sizeof(rows));
-				rows.tupdesc = RelationGetDescr(rel);
-				rows.vals = &tup;
-				MqStatsAcked(queue, &rows, 1, t->enqueued_at);
-				acked_ids[nacked++] = msg_id;
-				break;
-			}
-			switch (result)
-			{
-				case TM_SelfModified:
-					/* deleted by this command already: ExecDelete skips it too */
-					if (tmfd.cmax != cid)
-						elog(ERROR, "message %lld modified by a later command",
-							 (long long) msg_id);
-					found = false;
-					break;
-				case TM_Updated:
-					if (IsolationUsesXactSnapshot())
-						ereport(ERROR,
-								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-								 errmsg("could not serialize access due to concurrent update")));
-					/* READ COMMITTED: the newest version, locked, if it still matches */
-					result = table_tuple_lock(rel, &tid, snapshot, slot, cid,
-											  LockTupleExclusive, LockWaitBlock,
-											  TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-					if (result == TM_Ok)
-						found = mq_direct_ack_matches(slot, t, fenced, attempt);
-					else if (result == TM_Deleted || result == TM_SelfModified)
-						found = false;
-					else
-						elog(ERROR, "unexpected table_tuple_lock status: %u", result);
-					break;
-				case TM_Deleted:
-					if (IsolationUsesXactSnapshot())
-						ereport(ERROR,
-								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-								 errmsg("could not serialize access due to concurrent delete")));
-					found = false;
-					break;
-				default:
-					elog(ERROR, "unrecognized table_tuple_delete status: %u", result);
-			}
+			mq_direct_count_ack(queue, rel, slot, t);
+			acked_ids[nacked++] = ids[i];
 		}
 	}
 	index_endscan(scan);
@@ -1278,4 +1309,334 @@ MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
 	MemoryContextDelete(workcxt);
 	*rows = ls.rows;
 	return ls.n;
+}
+
+/* The attribute number of column name, of type type, of rel; or 0. */
+static AttrNumber
+mq_direct_attnum(Relation rel, const char *name, Oid type)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == type &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return 0;
+}
+
+/*
+ * Open the table kind_<name> of queue (g_ or p_, in the schema of the live
+ * table rel) with RowExclusiveLock, and the btree index whose first column
+ * is group_id: g_'s primary key, p_'s index on (group_id, msg_id).  NULL if
+ * either is missing or the table has what only SQL handles (triggers, row
+ * security).
+ */
+static Relation
+mq_direct_group_table(MqQueue *queue, Relation rel, char kind, AttrNumber *group_att,
+					  Relation *idx)
+{
+	char		relname[NAMEDATALEN];
+	Oid			relid;
+	Relation	r;
+	List	   *indexes;
+	ListCell   *lc;
+
+	snprintf(relname, sizeof(relname), "%c_%s", kind, queue->name);
+	relid = get_relname_relid(relname, RelationGetNamespace(rel));
+	if (!OidIsValid(relid))
+		return NULL;
+	r = table_open(relid, RowExclusiveLock);
+	*group_att = mq_direct_attnum(r, "group_id", TEXTOID);
+	*idx = NULL;
+	if (r->rd_rel->relkind != RELKIND_RELATION || r->trigdesc != NULL ||
+		r->rd_rel->relrowsecurity || *group_att == 0)
+	{
+		table_close(r, NoLock);
+		return NULL;
+	}
+	indexes = RelationGetIndexList(r);
+	foreach(lc, indexes)
+	{
+		Relation	i = index_open(lfirst_oid(lc), RowExclusiveLock);
+
+		if (i->rd_rel->relam == BTREE_AM_OID && i->rd_index->indisvalid &&
+			i->rd_index->indkey.values[0] == *group_att &&
+			i->rd_index->indnkeyatts == (kind == 'g' ? 1 : 2) &&
+			i->rd_opcintype[0] == TEXTOID &&
+			heap_attisnull(i->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(i->rd_indextuple, Anum_pg_index_indexprs, NULL))
+		{
+			*idx = i;
+			break;
+		}
+		index_close(i, NoLock);
+	}
+	list_free(indexes);
+	if (*idx == NULL)
+	{
+		table_close(r, NoLock);
+		return NULL;
+	}
+	return r;
+}
+
+/* Start scan (on an index whose first column is group_id) at group. */
+static void
+mq_direct_group_key(IndexScanDesc scan, Relation idx, Datum group)
+{
+	ScanKeyData key;
+
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   idx->rd_indcollation[0], F_TEXTEQ, group);
+	index_rescan(scan, &key, 1, NULL, 0);
+}
+
+/*
+ * The group's ack (stmt.c, MQ_STMT_ACK_GROUP, on a queue without
+ * retention): delete the live row of msg_id (fenced by attempt when
+ * fenced), whatever its group; if it has a group, count it out of the
+ * group (g_: n - 1) and move the group's next parked message (the lowest
+ * msg_id of the group in p_) into the live table, readable at its own due
+ * time or now, whichever is later.  Returns -1, having done nothing, when
+ * the SQL statement must do it; 0 if nothing was acked; 1 if acked, with
+ * *group_id (NULL for a message without a group), *left (the group's
+ * count after, or -1 without a row in g_) and *moved.
+ *
+ * As the statement, it runs with one snapshot, taken first; what else it
+ * does is what the executor does for each of the statement's parts:
+ * - the row's delete: mq_direct_delete_row, the plain ack's;
+ * - the group's count: the row of g_ the snapshot sees, found through the
+ *   primary key, is locked (LockTupleNoKeyExclusive, as an UPDATE that
+ *   changes no key locks it, waiting for a send of the group that holds
+ *   it) in its newest version in READ COMMITTED, as the UPDATE's
+ *   EvalPlanQual takes the newest version, and updated there
+ *   (ExecSimpleRelationUpdate; n is not indexed, so the update is HOT when
+ *   the page has room); REPEATABLE READ raises 40001 for a row changed
+ *   since the snapshot;
+ * - the promotion: the first row of the group the snapshot sees on p_'s
+ *   index on (group_id, msg_id) is deleted (waiting for a holder, as the
+ *   DELETE does; it can only be a transaction that has locked the group's
+ *   row before us and has ended), and inserted into the live table with
+ *   ExecSimpleRelationInsert.  If the snapshot sees none, or the row was
+ *   changed meanwhile, nothing is moved; the caller then promotes with a
+ *   newer snapshot (MqGroupRelease), as after the statement.
+ */
+int
+MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
+				 char **group_id, int64 *left, bool *moved)
+{
+	Relation	rel;
+	Relation	idx;
+	Relation	grel = NULL;
+	Relation	gidx = NULL;
+	Relation	prel = NULL;
+	Relation	pidx = NULL;
+	AttrNumber	g_group = 0;
+	AttrNumber	g_n = 0;
+	AttrNumber	p_group = 0;
+	MqDirectTable *t;
+	MqDirectTable tab;
+	Snapshot	snapshot;
+	CommandId	cid;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Datum		group;
+	bool		isnull;
+	int			result = 1;
+	static const char *const pcols[] = {"msg_id", "visible_at", "attempt",
+		"enqueued_at", "body", "headers", "last_error", "group_id", "priority"};
+	static const Oid ptypes[] = {INT8OID, TIMESTAMPTZOID, INT4OID,
+		TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, INT4OID};
+	AttrNumber	patt[lengthof(pcols)];
+	AttrNumber	qatt[lengthof(pcols)];
+	int			i;
+
+	*group_id = NULL;
+	*left = -1;
+	*moved = false;
+	if (!queue->v2)
+		return -1;
+	/* the executor's checks of a write (ExecCheckXactReadOnly) */
+	PreventCommandIfReadOnly("DELETE");
+	PreventCommandIfParallelMode("DELETE");
+	rel = table_open(queue->relid, RowExclusiveLock);
+	t = mq_direct_table(rel);
+	if (!t->ackable || !t->readable || t->last_error == 0 ||
+		t->natts != RelationGetDescr(rel)->natts)
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	tab = *t;
+	t = &tab;
+	qatt[0] = t->msg_id;
+	qatt[1] = t->visible_at;
+	qatt[2] = t->attempt;
+	qatt[3] = t->enqueued_at;
+	qatt[4] = t->body;
+	qatt[5] = t->headers;
+	qatt[6] = t->last_error;
+	qatt[7] = t->group_id;
+	qatt[8] = t->priority;
+
+	/* the tables of groups, as the statement opens them */
+	grel = mq_direct_group_table(queue, rel, 'g', &g_group, &gidx);
+	if (grel != NULL)
+	{
+		g_n = mq_direct_attnum(grel, "n", INT8OID);
+		prel = mq_direct_group_table(queue, rel, 'p', &p_group, &pidx);
+	}
+	for (i = 0; prel != NULL && i < lengthof(pcols); i++)
+		if ((patt[i] = mq_direct_attnum(prel, pcols[i], ptypes[i])) == 0)
+			break;
+	if (grel == NULL || prel == NULL || g_n == 0 || i < lengthof(pcols))
+	{
+		if (pidx != NULL)
+			index_close(pidx, NoLock);
+		if (prel != NULL)
+			table_close(prel, NoLock);
+		if (gidx != NULL)
+			index_close(gidx, NoLock);
+		if (grel != NULL)
+			table_close(grel, NoLock);
+		table_close(rel, NoLock);
+		return -1;
+	}
+	idx = index_open(t->pkey, RowExclusiveLock);
+
+	/* a command and a snapshot of its own, as SPI would run the statement */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	snapshot = GetActiveSnapshot();
+	cid = GetCurrentCommandId(true);
+
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	if (!mq_direct_delete_row(rel, scan, slot, snapshot, cid, t, msg_id, fenced,
+							  attempt, true))
+		result = 0;
+	index_endscan(scan);
+	if (result > 0)
+	{
+		mq_direct_count_ack(queue, rel, slot, t);
+		group = slot_getattr(slot, t->group_id, &isnull);
+		if (!isnull)
+			*group_id = TextDatumGetCString(group);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+
+	if (*group_id != NULL)
+	{
+		EState	   *estate = CreateExecutorState();
+		ResultRelInfo *grri = makeNode(ResultRelInfo);
+		TupleTableSlot *gslot = table_slot_create(grel, NULL);
+		TupleTableSlot *gnew = table_slot_create(grel, NULL);
+		TupleTableSlot *pslot = table_slot_create(prel, NULL);
+
+		group = CStringGetTextDatum(*group_id);
+		estate->es_output_cid = cid;
+		estate->es_snapshot = snapshot;
+
+		/* l: UPDATE g_ SET n = n - 1 WHERE group_id = the group */
+		InitResultRelInfo(grri, grel, 0, NULL, 0);
+		mq_direct_open_indices(grel, grri);
+		scan = index_beginscan(grel, gidx, snapshot, 1, 0);
+		mq_direct_group_key(scan, gidx, group);
+		if (index_getnext_slot(scan, ForwardScanDirection, gslot))
+		{
+			ItemPointerData tid = gslot->tts_tid;
+			TM_FailureData tmfd;
+			TM_Result	res;
+
+			res = table_tuple_lock(grel, &tid, snapshot, gslot, cid,
+								   LockTupleNoKeyExclusive, LockWaitBlock,
+								   IsolationUsesXactSnapshot() ? 0 :
+								   TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+			if (res == TM_Updated || (res == TM_Deleted && IsolationUsesXactSnapshot()))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			if (res == TM_Ok)
+			{
+				slot_getallattrs(gslot);
+				*left = DatumGetInt64(gslot->tts_values[g_n - 1]) - 1;
+				ExecClearTuple(gnew);
+				memcpy(gnew->tts_values, gslot->tts_values,
+					   sizeof(Datum) * RelationGetDescr(grel)->natts);
+				memcpy(gnew->tts_isnull, gslot->tts_isnull,
+					   sizeof(bool) * RelationGetDescr(grel)->natts);
+				gnew->tts_values[g_n - 1] = Int64GetDatum(*left);
+				ExecStoreVirtualTuple(gnew);
+				ExecSimpleRelationUpdate(grri, estate, NULL, gslot, gnew);
+				ResetPerTupleExprContext(estate);
+			}
+			else if (res != TM_Deleted && res != TM_SelfModified)
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+		}
+		index_endscan(scan);
+		ExecCloseIndices(grri);
+
+		/* x, y: the group's next parked message into the live table */
+		scan = index_beginscan(prel, pidx, snapshot, 1, 0);
+		mq_direct_group_key(scan, pidx, group);
+		if (index_getnext_slot(scan, ForwardScanDirection, pslot))
+		{
+			ItemPointerData tid = pslot->tts_tid;
+			TM_FailureData tmfd;
+			TM_Result	res;
+
+			res = table_tuple_delete(prel, &tid, cid, snapshot, InvalidSnapshot,
+									 true, &tmfd, false);
+			if (res == TM_Ok)
+			{
+				ResultRelInfo *qrri = makeNode(ResultRelInfo);
+				TupleTableSlot *qslot = table_slot_create(rel, NULL);
+				TimestampTz now = GetCurrentTimestamp();
+				TimestampTz due;
+
+				slot_getallattrs(pslot);
+				ExecClearTuple(qslot);
+				memset(qslot->tts_isnull, true, sizeof(bool) * t->natts);
+				for (i = 0; i < lengthof(pcols); i++)
+				{
+					qslot->tts_values[qatt[i] - 1] = pslot->tts_values[patt[i] - 1];
+					qslot->tts_isnull[qatt[i] - 1] = pslot->tts_isnull[patt[i] - 1];
+				}
+				due = DatumGetTimestampTz(pslot->tts_values[patt[1] - 1]);
+				qslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(Max(due, now));
+				ExecStoreVirtualTuple(qslot);
+				InitResultRelInfo(qrri, rel, 0, NULL, 0);
+				mq_direct_open_indices(rel, qrri);
+				ExecSimpleRelationInsert(qrri, estate, qslot);
+				ExecCloseIndices(qrri);
+				ExecDropSingleTupleTableSlot(qslot);
+				*moved = true;
+			}
+			else if (IsolationUsesXactSnapshot() &&
+					 (res == TM_Updated || res == TM_Deleted))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(gslot);
+		ExecDropSingleTupleTableSlot(gnew);
+		ExecDropSingleTupleTableSlot(pslot);
+		FreeExecutorState(estate);
+	}
+
+	PopActiveSnapshot();
+	index_close(pidx, NoLock);
+	table_close(prel, NoLock);
+	index_close(gidx, NoLock);
+	table_close(grel, NoLock);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return result;
 }

@@ -27,6 +27,9 @@ extern bool MqDirectInsert(MqQueue *queue, const MqDirectSend *send,
 						   const Datum *bodies, int nbodies, int64 *msg_ids);
 extern bool MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 						bool *acked);
+extern int	MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced,
+							 int32 attempt, char **group_id, int64 *left,
+							 bool *moved);
 extern int	MqDirectAckIds(MqQueue *queue, ArrayType *msg_ids, int64 **acked_ids);
 extern bool MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from,
 						  int64 from_id, TimestampTz *least, int64 *least_id,
