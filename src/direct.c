@@ -120,6 +120,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -159,6 +160,10 @@ typedef struct MqDirectTable
 	AttrNumber	topic;			/* 0: a table of mq 0.1 */
 	AttrNumber	routing_key;	/* 0: a table of mq 0.1 */
 	AttrNumber	last_error;
+	AttrNumber	partition;		/* a stream's record: its partition */
+	AttrNumber	key;			/* ... its key */
+	AttrNumber	appended_at;	/* ... its appended_at */
+	bool		appendable;		/* a stream's segment: appends go direct */
 	Datum	   *defvalues;		/* per attribute: constant default or 0 */
 	bool	   *defnulls;
 	/* the partial indexes' predicates, compiled once (mq_direct_predicates) */
@@ -166,6 +171,7 @@ typedef struct MqDirectTable
 	int			npreds;
 	Oid			predidx[MQ_DIRECT_PREDS];
 	ExprState  *predstate[MQ_DIRECT_PREDS];
+	ExprState  *partcheck;		/* a partition's constraint, compiled once */
 } MqDirectTable;
 
 static HTAB *direct_tables = NULL;
@@ -223,6 +229,9 @@ mq_direct_xact_callback(XactEvent event, void *arg)
  * ExecQual, as the typcache's compiled domain constraints are in every
  * query.  An index is a new relcache entry of the table when it is created
  * or dropped, so a predicate is never used for another index than its own.
+ * A partition's constraint (a stream's segment) is compiled once the same
+ * way, for ExecPartitionCheck; ATTACH and DETACH PARTITION send the
+ * partition's relcache invalidation.
  */
 static void
 mq_direct_open_indices(Relation rel, ResultRelInfo *rri)
@@ -230,9 +239,30 @@ mq_direct_open_indices(Relation rel, ResultRelInfo *rri)
 	MqDirectTable *t;
 	int			i;
 
+	List	   *partqual = NIL;
+
 	ExecOpenIndices(rri, false);
+	/* (this may lock the parent, which processes invalidations) */
+	if (rel->rd_rel->relispartition)
+		partqual = RelationGetPartitionQual(rel);
 	/* the entry as it is now: opening the indexes processes invalidations */
 	t = mq_direct_table(rel);
+	if (rel->rd_rel->relispartition)
+	{
+		if (t->partcheck == NULL)
+		{
+			MemoryContext old;
+
+			if (t->predcxt == NULL)
+				t->predcxt = AllocSetContextCreate(direct_cxt, "mq direct predicates",
+												   ALLOCSET_SMALL_SIZES);
+			old = MemoryContextSwitchTo(t->predcxt);
+			t->partcheck = ExecInitCheck((List *) expression_planner((Expr *) copyObject(partqual)),
+										 NULL);
+			MemoryContextSwitchTo(old);
+		}
+		rri->ri_PartitionCheckExpr = t->partcheck;
+	}
 	for (i = 0; i < rri->ri_NumIndices; i++)
 	{
 		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
@@ -356,6 +386,7 @@ mq_direct_table(Relation rel)
 	MqDirectTable *t;
 	bool		found;
 	bool		insertable = true;
+	bool		constdefs = true;
 	int			i;
 	MemoryContext old;
 
@@ -385,8 +416,8 @@ mq_direct_table(Relation rel)
 	MemoryContextSwitchTo(old);
 	memset(t->defnulls, true, sizeof(bool) * desc->natts);
 
-	/* what only the SQL statements handle */
-	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition ||
+	/* what only the SQL statements handle (of a partition, only appends) */
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
 		rel->trigdesc != NULL || rel->rd_rel->relrowsecurity)
 		return t;
 
@@ -442,11 +473,17 @@ mq_direct_table(Relation rel)
 			t->routing_key = attnum;
 		else if (strcmp(name, "last_error") == 0 && type == TEXTOID)
 			t->last_error = attnum;
+		else if (strcmp(name, "partition") == 0 && type == INT4OID)
+			t->partition = attnum;
+		else if (strcmp(name, "key") == 0 && type == TEXTOID)
+			t->key = attnum;
+		else if (strcmp(name, "appended_at") == 0 && type == TIMESTAMPTZOID)
+			t->appended_at = attnum;
 
 		/* a column the send may leave to its default: a constant or none */
 		if (att->attidentity || att->attgenerated)
 		{
-			insertable = false;
+			constdefs = false;
 			continue;
 		}
 		def = build_column_default(rel, attnum);
@@ -455,7 +492,7 @@ mq_direct_table(Relation rel)
 			def = (Node *) expression_planner((Expr *) def);
 			if (!IsA(def, Const))
 			{
-				insertable = false;
+				constdefs = false;
 				continue;
 			}
 			t->defnulls[i] = ((Const *) def)->constisnull;
@@ -468,10 +505,18 @@ mq_direct_table(Relation rel)
 			}
 		}
 	}
+	/* a segment of a stream's records (stream.c): no default but constants */
+	if (rel->rd_rel->relispartition)
+	{
+		t->appendable = constdefs && t->msg_id != 0 && t->partition != 0 &&
+			t->key != 0 && t->appended_at != 0 && t->body != 0 &&
+			t->headers != 0 && t->topic != 0 && t->routing_key != 0;
+		return t;
+	}
 	if (t->msg_id == 0 || t->visible_at == 0 || t->enqueued_at == 0 ||
 		t->body == 0 || t->headers == 0)
 		return t;
-	if (insertable)
+	if (insertable && constdefs)
 	{
 		t->seqid = getIdentitySequence(relid, t->msg_id, true);
 		t->usable = OidIsValid(t->seqid);
@@ -492,20 +537,21 @@ mq_direct_table(Relation rel)
 }
 
 /*
- * Insert nbodies messages into the live table of queue, in order, as the
- * plain send's INSERT would, and return their ids in msg_ids.  Returns
- * false, having written nothing, if the table is not one this can write
- * (see the file header) or a priority is asked of a table without the
- * column; the caller then runs the SQL INSERT.  Call between MqBegin and
- * MqEnd (as the extension's owner); MqPriorityEnsure first for a priority.
+ * Fills slot (cleared, its values set to the table's constant defaults)
+ * with the values of row k of an insert.
  */
-bool
-MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
-			   int nbodies, int64 *msg_ids)
+typedef void (*MqDirectFill) (TupleTableSlot *slot, const MqDirectTable *t, int k,
+							  const void *arg);
+
+/*
+ * Insert nrows rows into rel (opened with RowExclusiveLock, t its entry's
+ * copy), in order, each filled by fill: one with ExecSimpleRelationInsert,
+ * several as COPY FROM stores the rows it buffers (see the file header).
+ */
+static void
+mq_direct_insert_rows(Relation rel, const MqDirectTable *t, int nrows,
+					  MqDirectFill fill, const void *arg)
 {
-	Relation	rel;
-	MqDirectTable *t;
-	MqDirectTable tab;
 	EState	   *estate;
 	ResultRelInfo *rri;
 	TupleTableSlot **slots;
@@ -513,78 +559,28 @@ MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
 	int			start;
 	int			i;
 
-	/* the executor's checks of a write (ExecCheckXactReadOnly) */
-	PreventCommandIfReadOnly("INSERT");
-	PreventCommandIfParallelMode("INSERT");
-	/* a command of its own, as SPI would run the INSERT */
-	CommandCounterIncrement();
-	rel = table_open(queue->relid, RowExclusiveLock);
-	t = mq_direct_table(rel);
-	if (!t->usable || t->natts != RelationGetDescr(rel)->natts ||
-		(send->priority != 0 && t->priority == 0))
-	{
-		table_close(rel, NoLock);
-		return false;
-	}
-
-	/*
-	 * A copy for this call: an invalidation that arrives while it runs (a
-	 * relcache reset, when a lock is taken below) drops the cached entry,
-	 * and the table cannot change meanwhile under our lock.
-	 */
-	tab = *t;
-	tab.defvalues = palloc(sizeof(Datum) * tab.natts);
-	tab.defnulls = palloc(sizeof(bool) * tab.natts);
-	memcpy(tab.defnulls, t->defnulls, sizeof(bool) * tab.natts);
-	for (i = 0; i < tab.natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), i);
-
-		tab.defvalues[i] = tab.defnulls[i] ? (Datum) 0 :
-			datumCopy(t->defvalues[i], att->attbyval, att->attlen);
-	}
-	t = &tab;
-
 	estate = CreateExecutorState();
 	estate->es_output_cid = GetCurrentCommandId(true);
 	rri = makeNode(ResultRelInfo);
 	/* no range table: ExecGetInsertedCols() then answers NULL, for errors */
 	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	mq_direct_open_indices(rel, rri);
-	nslots = Min(nbodies, MQ_DIRECT_MULTI);
+	nslots = Min(nrows, MQ_DIRECT_MULTI);
 	slots = palloc(sizeof(TupleTableSlot *) * nslots);
 	for (i = 0; i < nslots; i++)
 		slots[i] = table_slot_create(rel, NULL);
 
-	for (start = 0; start < nbodies; start += nslots)
+	for (start = 0; start < nrows; start += nslots)
 	{
-		int			n = Min(nslots, nbodies - start);
+		int			n = Min(nslots, nrows - start);
 
 		for (i = 0; i < n; i++)
 		{
-			TupleTableSlot *slot = slots[i];
-			int			k = start + i;
-
-			ExecClearTuple(slot);
-			memcpy(slot->tts_values, t->defvalues, sizeof(Datum) * t->natts);
-			memcpy(slot->tts_isnull, t->defnulls, sizeof(bool) * t->natts);
-			msg_ids[k] = nextval_internal(t->seqid, false);
-			slot->tts_values[t->msg_id - 1] = Int64GetDatum(msg_ids[k]);
-			slot->tts_isnull[t->msg_id - 1] = false;
-			slot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(send->visible_at);
-			slot->tts_isnull[t->visible_at - 1] = false;
-			slot->tts_values[t->enqueued_at - 1] = TimestampTzGetDatum(send->enqueued_at);
-			slot->tts_isnull[t->enqueued_at - 1] = false;
-			slot->tts_values[t->body - 1] = bodies[k];
-			slot->tts_isnull[t->body - 1] = false;
-			slot->tts_values[t->headers - 1] = send->headers;
-			slot->tts_isnull[t->headers - 1] = send->headers_null;
-			if (t->priority != 0)
-			{
-				slot->tts_values[t->priority - 1] = Int32GetDatum(send->priority);
-				slot->tts_isnull[t->priority - 1] = false;
-			}
-			ExecStoreVirtualTuple(slot);
+			ExecClearTuple(slots[i]);
+			memcpy(slots[i]->tts_values, t->defvalues, sizeof(Datum) * t->natts);
+			memcpy(slots[i]->tts_isnull, t->defnulls, sizeof(bool) * t->natts);
+			fill(slots[i], t, start + i, arg);
+			ExecStoreVirtualTuple(slots[i]);
 		}
 		if (n == 1)
 			ExecSimpleRelationInsert(rri, estate, slots[0]);
@@ -595,6 +591,8 @@ MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
 			{
 				if (rel->rd_att->constr != NULL)
 					ExecConstraints(rri, slots[i], estate);
+				if (rel->rd_rel->relispartition)
+					ExecPartitionCheck(rri, slots[i], estate, true);
 				ResetPerTupleExprContext(estate);
 			}
 			table_multi_insert(rel, slots, n, estate->es_output_cid, 0, NULL);
@@ -615,6 +613,168 @@ MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
 		ExecDropSingleTupleTableSlot(slots[i]);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
+}
+
+/*
+ * A copy of entry t for one call: an invalidation that arrives while it
+ * runs (a relcache reset, when a lock is taken) drops the cached entry, and
+ * the table cannot change meanwhile under our lock.
+ */
+static void
+mq_direct_copy(MqDirectTable *copy, const MqDirectTable *t, Relation rel)
+{
+	int			i;
+
+	*copy = *t;
+	copy->defvalues = palloc(sizeof(Datum) * t->natts);
+	copy->defnulls = palloc(sizeof(bool) * t->natts);
+	memcpy(copy->defnulls, t->defnulls, sizeof(bool) * t->natts);
+	for (i = 0; i < t->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), i);
+
+		copy->defvalues[i] = copy->defnulls[i] ? (Datum) 0 :
+			datumCopy(t->defvalues[i], att->attbyval, att->attlen);
+	}
+}
+
+/* A send's rows: what MqDirectInsert was given. */
+typedef struct MqDirectSendRows
+{
+	const MqDirectSend *send;
+	const Datum *bodies;
+	int64	   *msg_ids;
+} MqDirectSendRows;
+
+static void
+mq_direct_fill_send(TupleTableSlot *slot, const MqDirectTable *t, int k,
+					const void *arg)
+{
+	const MqDirectSendRows *r = arg;
+	const MqDirectSend *send = r->send;
+
+	r->msg_ids[k] = nextval_internal(t->seqid, false);
+	slot->tts_values[t->msg_id - 1] = Int64GetDatum(r->msg_ids[k]);
+	slot->tts_isnull[t->msg_id - 1] = false;
+	slot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(send->visible_at);
+	slot->tts_isnull[t->visible_at - 1] = false;
+	slot->tts_values[t->enqueued_at - 1] = TimestampTzGetDatum(send->enqueued_at);
+	slot->tts_isnull[t->enqueued_at - 1] = false;
+	slot->tts_values[t->body - 1] = r->bodies[k];
+	slot->tts_isnull[t->body - 1] = false;
+	slot->tts_values[t->headers - 1] = send->headers;
+	slot->tts_isnull[t->headers - 1] = send->headers_null;
+	if (t->priority != 0)
+	{
+		slot->tts_values[t->priority - 1] = Int32GetDatum(send->priority);
+		slot->tts_isnull[t->priority - 1] = false;
+	}
+}
+
+/*
+ * Insert nbodies messages into the live table of queue, in order, as the
+ * plain send's INSERT would, and return their ids in msg_ids.  Returns
+ * false, having written nothing, if the table is not one this can write
+ * (see the file header) or a priority is asked of a table without the
+ * column; the caller then runs the SQL INSERT.  Call between MqBegin and
+ * MqEnd (as the extension's owner); MqPriorityEnsure first for a priority.
+ */
+bool
+MqDirectInsert(MqQueue *queue, const MqDirectSend *send, const Datum *bodies,
+			   int nbodies, int64 *msg_ids)
+{
+	Relation	rel;
+	MqDirectTable *t;
+	MqDirectTable tab;
+	MqDirectSendRows rows = {send, bodies, msg_ids};
+
+	/* the executor's checks of a write (ExecCheckXactReadOnly) */
+	PreventCommandIfReadOnly("INSERT");
+	PreventCommandIfParallelMode("INSERT");
+	/* a command of its own, as SPI would run the INSERT */
+	CommandCounterIncrement();
+	rel = table_open(queue->relid, RowExclusiveLock);
+	t = mq_direct_table(rel);
+	if (!t->usable || t->natts != RelationGetDescr(rel)->natts ||
+		(send->priority != 0 && t->priority == 0))
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	mq_direct_copy(&tab, t, rel);
+	mq_direct_insert_rows(rel, &tab, nbodies, mq_direct_fill_send, &rows);
+	table_close(rel, NoLock);
+	return true;
+}
+
+/* An append's rows: what MqDirectAppend was given. */
+typedef struct MqDirectAppendRows
+{
+	const MqDirectRecord *rec;
+	const int64 *msg_ids;
+	const int32 *partitions;
+	const Datum *keys;
+	const bool *keynulls;
+	const Datum *bodies;
+} MqDirectAppendRows;
+
+static void
+mq_direct_fill_append(TupleTableSlot *slot, const MqDirectTable *t, int k,
+					  const void *arg)
+{
+	const MqDirectAppendRows *r = arg;
+	const MqDirectRecord *rec = r->rec;
+
+	slot->tts_values[t->msg_id - 1] = Int64GetDatum(r->msg_ids[k]);
+	slot->tts_isnull[t->msg_id - 1] = false;
+	slot->tts_values[t->partition - 1] = Int32GetDatum(r->partitions[k]);
+	slot->tts_isnull[t->partition - 1] = false;
+	slot->tts_values[t->key - 1] = r->keynulls[k] ? (Datum) 0 : r->keys[k];
+	slot->tts_isnull[t->key - 1] = r->keynulls[k];
+	slot->tts_values[t->appended_at - 1] = TimestampTzGetDatum(rec->appended_at);
+	slot->tts_isnull[t->appended_at - 1] = false;
+	slot->tts_values[t->body - 1] = r->bodies[k];
+	slot->tts_isnull[t->body - 1] = false;
+	slot->tts_values[t->headers - 1] = rec->headers;
+	slot->tts_isnull[t->headers - 1] = rec->headers_null;
+	slot->tts_values[t->topic - 1] = rec->topic;
+	slot->tts_isnull[t->topic - 1] = rec->topic_null;
+	slot->tts_values[t->routing_key - 1] = rec->routing_key;
+	slot->tts_isnull[t->routing_key - 1] = rec->routing_key_null;
+}
+
+/*
+ * Insert n records of a stream into its segment segrelid (a partition of
+ * the stream's table of records, which the msg_ids must all belong to), as
+ * the append's INSERT into the segment would: msg_ids (already taken from
+ * the stream's sequence), partitions, keys (keynulls[k]: none) and bodies,
+ * per record; appended_at, headers, topic and routing_key from rec, for
+ * all.  The partition constraint is checked as the INSERT checks it
+ * (ExecPartitionCheck).  Returns false, having written nothing, if the
+ * segment is not one this can write; the caller then runs the SQL INSERT.
+ */
+bool
+MqDirectAppend(Oid segrelid, const MqDirectRecord *rec, int n, const int64 *msg_ids,
+			   const int32 *partitions, const Datum *keys, const bool *keynulls,
+			   const Datum *bodies)
+{
+	Relation	rel;
+	MqDirectTable *t;
+	MqDirectTable tab;
+	MqDirectAppendRows rows = {rec, msg_ids, partitions, keys, keynulls, bodies};
+
+	PreventCommandIfReadOnly("INSERT");
+	PreventCommandIfParallelMode("INSERT");
+	CommandCounterIncrement();
+	rel = table_open(segrelid, RowExclusiveLock);
+	t = mq_direct_table(rel);
+	if (!t->appendable || t->natts != RelationGetDescr(rel)->natts)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+	mq_direct_copy(&tab, t, rel);
+	mq_direct_insert_rows(rel, &tab, n, mq_direct_fill_append, &rows);
 	table_close(rel, NoLock);
 	return true;
 }

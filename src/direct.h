@@ -23,6 +23,22 @@ typedef struct MqDirectSend
 	int32		priority;
 } MqDirectSend;
 
+/* What the records of an append share besides their ids, keys and bodies. */
+typedef struct MqDirectRecord
+{
+	TimestampTz appended_at;
+	Datum		headers;
+	bool		headers_null;
+	Datum		topic;
+	bool		topic_null;
+	Datum		routing_key;
+	bool		routing_key_null;
+} MqDirectRecord;
+
+extern bool MqDirectAppend(Oid segrelid, const MqDirectRecord *rec, int n,
+						   const int64 *msg_ids, const int32 *partitions,
+						   const Datum *keys, const bool *keynulls,
+						   const Datum *bodies);
 extern bool MqDirectInsert(MqQueue *queue, const MqDirectSend *send,
 						   const Datum *bodies, int nbodies, int64 *msg_ids);
 extern bool MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,

@@ -33,7 +33,9 @@
  * partition, so a waiting consume never holds one while it sleeps.  Two
  * first consumes of a new group insert its rows with ON CONFLICT DO
  * NOTHING: the second waits for the first's transaction.  Appends insert
- * straight into the segment of their msg_ids (no tuple routing).
+ * straight into the segment of their msg_ids (no tuple routing), through
+ * the table access method (direct.c, MqDirectAppend) unless the segment's
+ * table needs the SQL INSERT.
  *
  * Segments and locks.  A consume's plan locks every segment (AccessShare),
  * an append the parent and the segment it writes (RowExclusive).  The
@@ -65,6 +67,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "direct.h"
 #include "mq.h"
 #include "stream.h"
 
@@ -710,6 +713,26 @@ mq_appended(MqQueue *stream)
 }
 
 /*
+ * Insert n records, all of one segment, straight into that segment without
+ * SPI (direct.c, MqDirectAppend): the same rows the append's INSERT would
+ * write.  false if the caller must run the INSERT.
+ */
+static bool
+mq_direct_append(MqQueue *stream, Oid nspid, const MqDirectRecord *rec, int n,
+				 const int64 *msg_ids, const int32 *partitions, const Datum *keys,
+				 const bool *keynulls, const Datum *bodies)
+{
+	Oid			segrel;
+
+	segrel = get_relname_relid(mq_segment_name(stream->name,
+											   msg_ids[0] >> MQ_SEGMENT_BITS),
+							   nspid);
+	if (!OidIsValid(segrel))
+		return false;
+	return MqDirectAppend(segrel, rec, n, msg_ids, partitions, keys, keynulls, bodies);
+}
+
+/*
  * Append one record to stream: what mq_append does once it has checked
  * its arguments and the caller's privilege, and what mq_publish does for
  * each bound stream (topic.c).  key, headers, topic and routing_key may be
@@ -724,8 +747,10 @@ MqStreamAppend(MqQueue *stream, Oid nspid, text *key, Datum body, Datum headers,
 	Datum		values[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		parts[MQ_MAX_PARTITIONS] = {0};
-	int			partition;
+	int32		partition;
 	int64		msg_id;
+	bool		keynull = (key == NULL);
+	MqDirectRecord rec;
 
 	mq_stream_load(stream, nspid);
 	partition = mq_partition_of(stream, key);
@@ -746,9 +771,18 @@ MqStreamAppend(MqQueue *stream, Oid nspid, text *key, Datum body, Datum headers,
 	nulls[6] = topic == (Datum) 0 ? 'n' : ' ';
 	values[7] = routing_key;
 	nulls[7] = routing_key == (Datum) 0 ? 'n' : ' ';
-	mq_stream_exec_plan(mq_stream_append_plan(stream, SS_APPEND,
-											  msg_id >> MQ_SEGMENT_BITS),
-						values, nulls, 0, false);
+	rec.appended_at = DatumGetTimestampTz(values[3]);
+	rec.headers = headers;
+	rec.headers_null = headers == (Datum) 0;
+	rec.topic = topic;
+	rec.topic_null = topic == (Datum) 0;
+	rec.routing_key = routing_key;
+	rec.routing_key_null = routing_key == (Datum) 0;
+	if (!mq_direct_append(stream, nspid, &rec, 1, &msg_id, &partition, &values[2],
+						  &keynull, &body))
+		mq_stream_exec_plan(mq_stream_append_plan(stream, SS_APPEND,
+												  msg_id >> MQ_SEGMENT_BITS),
+							values, nulls, 0, false);
 	mq_appended(stream);
 	MqStatsSent(stream, 1);
 	return msg_id;
@@ -883,9 +917,27 @@ mq_append_batch(PG_FUNCTION_ARGS)
 		/* one segment (almost always), or let the partitioned table route */
 		if ((DatumGetInt64(ids[0]) >> MQ_SEGMENT_BITS) ==
 			(DatumGetInt64(ids[nelems - 1]) >> MQ_SEGMENT_BITS))
-			mq_stream_exec_plan(mq_stream_append_plan(stream, SS_APPEND_BATCH,
-													  DatumGetInt64(ids[0]) >> MQ_SEGMENT_BITS),
-								values, nulls, 0, false);
+		{
+			MqDirectRecord rec;
+			int64	   *msg_ids = palloc(sizeof(int64) * nelems);
+			int32	   *parts32 = palloc(sizeof(int32) * nelems);
+
+			rec.appended_at = DatumGetTimestampTz(values[3]);
+			rec.headers = values[4];
+			rec.headers_null = nulls[4] == 'n';
+			rec.topic = rec.routing_key = (Datum) 0;
+			rec.topic_null = rec.routing_key_null = true;
+			for (i = 0; i < nelems; i++)
+			{
+				msg_ids[i] = DatumGetInt64(ids[i]);
+				parts32[i] = DatumGetInt32(partitions[i]);
+			}
+			if (!mq_direct_append(stream, call.nspid, &rec, nelems, msg_ids, parts32,
+								  keys != NULL ? keys : ids, knulls, elems))
+				mq_stream_exec_plan(mq_stream_append_plan(stream, SS_APPEND_BATCH,
+														  DatumGetInt64(ids[0]) >> MQ_SEGMENT_BITS),
+									values, nulls, 0, false);
+		}
 		else
 			mq_stream_exec(stream, SS_APPEND_BATCH, values, nulls, 0, false);
 		mq_appended(stream);

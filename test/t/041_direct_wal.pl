@@ -82,5 +82,31 @@ is($standby->safe_psql('postgres',
 		  . " WHERE visible_at > now() AND msg_id >= " . ($id + 1)),
 	'2', 'found through the index on (visible_at, msg_id) on the standby');
 
+# appends to a stream go straight into the segment's table, one row each,
+# the large body whole, in msg_id order
+$primary->safe_psql('postgres', "SELECT mq_create_stream('ds', partitions => 2)");
+my $first = $primary->safe_psql('postgres', q{SELECT mq_append('ds', '{"n": 1}', key => 'k')});
+$primary->safe_psql('postgres',
+	"SELECT count(*) FROM mq_append_batch('ds', ARRAY['{\"n\": 2}'::jsonb, jsonb_build_object('big', $big)],"
+	  . " keys => ARRAY['k', NULL])");
+$changes = $primary->safe_psql('postgres',
+	q{SELECT string_agg(data, E'\n') FROM pg_logical_slot_get_changes('dq_slot', NULL, NULL,
+		'include-xids', '0') WHERE data LIKE 'table mq.s%_ds:%'});
+my @appends = $changes =~ /^table mq\.s0_ds: INSERT: msg_id\[bigint\]:(\d+) /mg;
+is_deeply(\@appends, [ $first, $first + 1, $first + 2 ],
+	'logical decoding sees the three appends as inserts into the segment, in order');
+($decoded) = $changes =~
+  /^table mq\.s0_ds: INSERT: msg_id\[bigint\]:${\($first + 2)} .*body\[jsonb\]:'\{"big": "([0-9a-f]*)"\}'/m;
+is($decoded, $primary->safe_psql('postgres', "SELECT $big"), 'the large record is decoded whole');
+$primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres',
+		"SELECT string_agg(msg_id || ':' || coalesce(key, '-') || ':' || (body ? 'big'), ','"
+		  . " ORDER BY msg_id) FROM mq.s_ds"),
+	"$first:k:false," . ($first + 1) . ':k:false,' . ($first + 2) . ':-:true',
+	'the standby has the records, keys and the large body');
+is($standby->safe_psql('postgres',
+		"SELECT count(*) FROM mq.s_ds WHERE msg_id = " . ($first + 2) . " AND body->>'big' = $big"),
+	'1', 'the large body whole on the standby');
+
 $primary->safe_psql('postgres', "SELECT pg_drop_replication_slot('dq_slot')");
 done_testing();
