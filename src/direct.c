@@ -1066,6 +1066,8 @@ MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from, int64 from_id
 	TupleTableSlot *slot;
 	ScanKeyData key;
 	ScanKeyData row[2];
+	MemoryContext workcxt;
+	MemoryContext old;
 
 	*found = false;
 	if (!queue->v2)
@@ -1080,6 +1082,10 @@ MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from, int64 from_id
 	att_visible_at = t->visible_at;
 	att_msg_id = t->msg_id;
 	att_attempt = t->attempt;
+	/* a waiting read searches many times in one call: free what it takes */
+	workcxt = AllocSetContextCreate(CurrentMemoryContext, "mq direct floor",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(workcxt);
 	idx = index_open(t->readidx, AccessShareLock);
 	slot = table_slot_create(rel, NULL);
 	mq_direct_from_key(&key, row, 1, from, from_id);
@@ -1100,6 +1106,8 @@ MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from, int64 from_id
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, NoLock);
 	table_close(rel, NoLock);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(workcxt);
 	return true;
 }
 
