@@ -377,6 +377,34 @@ mq_direct_pkey(Relation rel, MqDirectTable *t)
 	return ok ? pkey : InvalidOid;
 }
 
+/*
+ * The columns an entry knows by name and type, but msg_id; sent: every
+ * send (and append) sets it, so its default is never taken.
+ */
+static const struct
+{
+	const char *name;
+	Oid			type;
+	size_t		offset;
+	bool		sent;
+}			mq_direct_columns[] =
+{
+	{"visible_at", TIMESTAMPTZOID, offsetof(MqDirectTable, visible_at), true},
+	{"enqueued_at", TIMESTAMPTZOID, offsetof(MqDirectTable, enqueued_at), true},
+	{"body", JSONBOID, offsetof(MqDirectTable, body), true},
+	{"headers", JSONBOID, offsetof(MqDirectTable, headers), true},
+	{"priority", INT4OID, offsetof(MqDirectTable, priority), false},
+	{"attempt", INT4OID, offsetof(MqDirectTable, attempt), false},
+	{"lease_expires_at", TIMESTAMPTZOID, offsetof(MqDirectTable, lease_expires_at), false},
+	{"group_id", TEXTOID, offsetof(MqDirectTable, group_id), false},
+	{"topic", TEXTOID, offsetof(MqDirectTable, topic), false},
+	{"routing_key", TEXTOID, offsetof(MqDirectTable, routing_key), false},
+	{"last_error", TEXTOID, offsetof(MqDirectTable, last_error), false},
+	{"partition", INT4OID, offsetof(MqDirectTable, partition), false},
+	{"key", TEXTOID, offsetof(MqDirectTable, key), false},
+	{"appended_at", TIMESTAMPTZOID, offsetof(MqDirectTable, appended_at), false},
+};
+
 /* The entry of an open live table, built from its relcache entry. */
 static MqDirectTable *
 mq_direct_table(Relation rel)
@@ -388,6 +416,7 @@ mq_direct_table(Relation rel)
 	bool		insertable = true;
 	bool		constdefs = true;
 	int			i;
+	int			j;
 	MemoryContext old;
 
 	if (direct_tables == NULL)
@@ -439,46 +468,18 @@ mq_direct_table(Relation rel)
 			insertable &= att->attidentity != 0;
 			continue;
 		}
-		else if (strcmp(name, "visible_at") == 0 && type == TIMESTAMPTZOID)
+		for (j = 0; j < lengthof(mq_direct_columns); j++)
 		{
-			t->visible_at = attnum;
-			continue;
+			if (type == mq_direct_columns[j].type &&
+				strcmp(name, mq_direct_columns[j].name) == 0)
+			{
+				*(AttrNumber *) ((char *) t + mq_direct_columns[j].offset) = attnum;
+				break;
+			}
 		}
-		else if (strcmp(name, "enqueued_at") == 0 && type == TIMESTAMPTZOID)
-		{
-			t->enqueued_at = attnum;
+		/* the columns every send sets have no default to take */
+		if (j < lengthof(mq_direct_columns) && mq_direct_columns[j].sent)
 			continue;
-		}
-		else if (strcmp(name, "body") == 0 && type == JSONBOID)
-		{
-			t->body = attnum;
-			continue;
-		}
-		else if (strcmp(name, "headers") == 0 && type == JSONBOID)
-		{
-			t->headers = attnum;
-			continue;
-		}
-		else if (strcmp(name, "priority") == 0 && type == INT4OID)
-			t->priority = attnum;
-		else if (strcmp(name, "attempt") == 0 && type == INT4OID)
-			t->attempt = attnum;
-		else if (strcmp(name, "lease_expires_at") == 0 && type == TIMESTAMPTZOID)
-			t->lease_expires_at = attnum;
-		else if (strcmp(name, "group_id") == 0 && type == TEXTOID)
-			t->group_id = attnum;
-		else if (strcmp(name, "topic") == 0 && type == TEXTOID)
-			t->topic = attnum;
-		else if (strcmp(name, "routing_key") == 0 && type == TEXTOID)
-			t->routing_key = attnum;
-		else if (strcmp(name, "last_error") == 0 && type == TEXTOID)
-			t->last_error = attnum;
-		else if (strcmp(name, "partition") == 0 && type == INT4OID)
-			t->partition = attnum;
-		else if (strcmp(name, "key") == 0 && type == TEXTOID)
-			t->key = attnum;
-		else if (strcmp(name, "appended_at") == 0 && type == TIMESTAMPTZOID)
-			t->appended_at = attnum;
 
 		/* a column the send may leave to its default: a constant or none */
 		if (att->attidentity || att->attgenerated)
@@ -978,15 +979,6 @@ MqDirectAck(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool *acke
 	return n >= 0;
 }
 
-static int
-mq_id_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /*
  * mq_ack(queue, msg_ids) without fencing: the ids (NULLs left out) are
  * sorted and made distinct, as the DELETE's index scan for = ANY takes
@@ -1013,7 +1005,7 @@ MqDirectAckIds(MqQueue *queue, ArrayType *msg_ids, int64 **acked_ids)
 	{
 		int			j = 0;
 
-		qsort(ids, n, sizeof(int64), mq_id_cmp);
+		qsort(ids, n, sizeof(int64), MqInt64Cmp);
 		for (i = 1; i < n; i++)
 			if (ids[i] != ids[j])
 				ids[++j] = ids[i];

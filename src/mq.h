@@ -353,6 +353,7 @@ extern int	mq_stats_max_queues;
 extern int	mq_metrics_exact_limit;
 extern void MqStatsInit(void);
 extern void MqStatsSent(MqQueue *queue, uint64 n);
+extern int	MqInt64Cmp(const void *a, const void *b);
 extern void MqStatsPick(int64 msg_id, int32 attempt, TimestampTz visible_at,
 						bool expired);
 extern void MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n,

@@ -457,9 +457,12 @@ MqStatsPick(int64 msg_id, int32 attempt, TimestampTz visible_at, bool expired)
 	m->expired = expired;
 }
 
-/* qsort and bsearch: by msg_id (a key is an MqStatsPicked or an int64) */
-static int
-mq_picked_cmp(const void *a, const void *b)
+/*
+ * qsort and bsearch of int64s, or of structs that start with one (by
+ * msg_id: a key is an MqStatsPicked or an int64)
+ */
+int
+MqInt64Cmp(const void *a, const void *b)
 {
 	int64		x = *(const int64 *) a;
 	int64		y = *(const int64 *) b;
@@ -512,10 +515,10 @@ MqStatsDelivered(MqQueue *queue, SPITupleTable *rows, uint64 n, bool popped)
 		{
 			if (!sorted)
 			{
-				qsort(picked, npicks, sizeof(MqStatsPicked), mq_picked_cmp);
+				qsort(picked, npicks, sizeof(MqStatsPicked), MqInt64Cmp);
 				sorted = true;
 			}
-			m = bsearch(&msg_id, picked, npicks, sizeof(MqStatsPicked), mq_picked_cmp);
+			m = bsearch(&msg_id, picked, npicks, sizeof(MqStatsPicked), MqInt64Cmp);
 		}
 		if (m != NULL && m->expired)
 			p->counts[MQ_STAT_EXPIRED]++;
