@@ -218,6 +218,16 @@ mq_direct_xact_callback(XactEvent event, void *arg)
 	direct_graveyard = NIL;
 }
 
+/* The context of entry t's compiled predicates, made on first use. */
+static MemoryContext
+mq_direct_predcxt(MqDirectTable *t)
+{
+	if (t->predcxt == NULL)
+		t->predcxt = AllocSetContextCreate(direct_cxt, "mq direct predicates",
+										   ALLOCSET_SMALL_SIZES);
+	return t->predcxt;
+}
+
 /*
  * Open the indexes of the table in rri, as ExecOpenIndices does, and give
  * each partial index its predicate compiled once per relcache entry of the
@@ -237,9 +247,8 @@ static void
 mq_direct_open_indices(Relation rel, ResultRelInfo *rri)
 {
 	MqDirectTable *t;
-	int			i;
-
 	List	   *partqual = NIL;
+	int			i;
 
 	ExecOpenIndices(rri, false);
 	/* (this may lock the parent, which processes invalidations) */
@@ -251,12 +260,8 @@ mq_direct_open_indices(Relation rel, ResultRelInfo *rri)
 	{
 		if (t->partcheck == NULL)
 		{
-			MemoryContext old;
+			MemoryContext old = MemoryContextSwitchTo(mq_direct_predcxt(t));
 
-			if (t->predcxt == NULL)
-				t->predcxt = AllocSetContextCreate(direct_cxt, "mq direct predicates",
-												   ALLOCSET_SMALL_SIZES);
-			old = MemoryContextSwitchTo(t->predcxt);
 			t->partcheck = ExecInitCheck((List *) expression_planner((Expr *) copyObject(partqual)),
 										 NULL);
 			MemoryContextSwitchTo(old);
@@ -279,10 +284,7 @@ mq_direct_open_indices(Relation rel, ResultRelInfo *rri)
 
 			if (t->npreds == MQ_DIRECT_PREDS)
 				continue;
-			if (t->predcxt == NULL)
-				t->predcxt = AllocSetContextCreate(direct_cxt, "mq direct predicates",
-												   ALLOCSET_SMALL_SIZES);
-			old = MemoryContextSwitchTo(t->predcxt);
+			old = MemoryContextSwitchTo(mq_direct_predcxt(t));
 			t->predstate[j] = ExecInitQual((List *) expression_planner((Expr *) copyObject(ii->ii_Predicate)),
 										   NULL);
 			MemoryContextSwitchTo(old);
@@ -405,39 +407,20 @@ static const struct
 	{"appended_at", TIMESTAMPTZOID, offsetof(MqDirectTable, appended_at), false},
 };
 
-/* The entry of an open live table, built from its relcache entry. */
-static MqDirectTable *
-mq_direct_table(Relation rel)
+/* Fill *t, the entry of open table rel, from its relcache entry. */
+static void
+mq_direct_build(Relation rel, MqDirectTable *t)
 {
 	Oid			relid = RelationGetRelid(rel);
 	TupleDesc	desc = RelationGetDescr(rel);
-	MqDirectTable *t;
-	bool		found;
 	bool		insertable = true;
 	bool		constdefs = true;
 	int			i;
 	int			j;
 	MemoryContext old;
 
-	if (direct_tables == NULL)
-	{
-		HASHCTL		ctl;
-
-		direct_cxt = AllocSetContextCreate(CacheMemoryContext, "mq direct inserts",
-										   ALLOCSET_SMALL_SIZES);
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(MqDirectTable);
-		ctl.hcxt = direct_cxt;
-		direct_tables = hash_create("mq direct inserts", 16, &ctl,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		CacheRegisterRelcacheCallback(mq_direct_relcache_callback, (Datum) 0);
-		RegisterXactCallback(mq_direct_xact_callback, NULL);
-	}
-	t = hash_search(direct_tables, &relid, HASH_ENTER, &found);
-	if (found)
-		return t;
-
-	memset(((char *) t) + sizeof(Oid), 0, sizeof(MqDirectTable) - sizeof(Oid));
+	memset(t, 0, sizeof(MqDirectTable));
+	t->relid = relid;
 	t->natts = desc->natts;
 	old = MemoryContextSwitchTo(direct_cxt);
 	t->defvalues = palloc0(sizeof(Datum) * desc->natts);
@@ -448,7 +431,7 @@ mq_direct_table(Relation rel)
 	/* what only the SQL statements handle (of a partition, only appends) */
 	if (rel->rd_rel->relkind != RELKIND_RELATION ||
 		rel->trigdesc != NULL || rel->rd_rel->relrowsecurity)
-		return t;
+		return;
 
 	for (i = 0; i < desc->natts; i++)
 	{
@@ -463,7 +446,7 @@ mq_direct_table(Relation rel)
 		if (strcmp(name, "msg_id") == 0)
 		{
 			if (type != INT8OID)
-				return t;
+				return;
 			t->msg_id = attnum;
 			insertable &= att->attidentity != 0;
 			continue;
@@ -512,11 +495,11 @@ mq_direct_table(Relation rel)
 		t->appendable = constdefs && t->msg_id != 0 && t->partition != 0 &&
 			t->key != 0 && t->appended_at != 0 && t->body != 0 &&
 			t->headers != 0 && t->topic != 0 && t->routing_key != 0;
-		return t;
+		return;
 	}
 	if (t->msg_id == 0 || t->visible_at == 0 || t->enqueued_at == 0 ||
 		t->body == 0 || t->headers == 0)
-		return t;
+		return;
 	if (insertable && constdefs)
 	{
 		t->seqid = getIdentitySequence(relid, t->msg_id, true);
@@ -534,6 +517,49 @@ mq_direct_table(Relation rel)
 		t->prioidx = mq_direct_read_index(rel, t, true);
 		t->readable = OidIsValid(t->readidx);
 	}
+	return;
+}
+
+/* The entry of an open live table, built from its relcache entry. */
+static MqDirectTable *
+mq_direct_table(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	MqDirectTable built;
+	MqDirectTable *t;
+	bool		found;
+
+	if (direct_tables == NULL)
+	{
+		HASHCTL		ctl;
+
+		direct_cxt = AllocSetContextCreate(CacheMemoryContext, "mq direct inserts",
+										   ALLOCSET_SMALL_SIZES);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(MqDirectTable);
+		ctl.hcxt = direct_cxt;
+		direct_tables = hash_create("mq direct inserts", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		CacheRegisterRelcacheCallback(mq_direct_relcache_callback, (Datum) 0);
+		RegisterXactCallback(mq_direct_xact_callback, NULL);
+	}
+	t = hash_search(direct_tables, &relid, HASH_FIND, NULL);
+	if (t != NULL)
+		return t;
+
+	/*
+	 * Built aside and entered when done: building reads the catalogs and
+	 * opens indexes, which may process invalidations, and one of this table
+	 * must not find a half-built entry to drop.  (What it may change, under
+	 * our lock on the table, is at most its list of indexes, as CREATE
+	 * INDEX CONCURRENTLY does; an index chosen here is still one of its
+	 * indexes, and the invalidation that comes with the change's end drops
+	 * the entry.)
+	 */
+	mq_direct_build(rel, &built);
+	t = hash_search(direct_tables, &relid, HASH_ENTER, &found);
+	Assert(!found);
+	*t = built;
 	return t;
 }
 
