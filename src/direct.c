@@ -163,6 +163,8 @@ typedef struct MqDirectTable
 	AttrNumber	partition;		/* a stream's record: its partition */
 	AttrNumber	key;			/* ... its key */
 	AttrNumber	appended_at;	/* ... its appended_at */
+	AttrNumber	n;				/* a group's row in g_: its count */
+	Oid			groupidx;		/* g_ and p_: the btree led by group_id */
 	bool		appendable;		/* a stream's segment: appends go direct */
 	Datum	   *defvalues;		/* per attribute: constant default or 0 */
 	bool	   *defnulls;
@@ -360,6 +362,37 @@ mq_direct_read_index(Relation rel, MqDirectTable *t, bool prio)
 	return found;
 }
 
+/*
+ * The btree of a queue's g_ (nkeys 1: its primary key) or p_ (nkeys 2: on
+ * (group_id, msg_id)) whose first column is group_id; or InvalidOid.
+ */
+static Oid
+mq_direct_group_index(Relation rel, MqDirectTable *t, int nkeys)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	foreach(lc, indexes)
+	{
+		Relation	i = index_open(lfirst_oid(lc), RowExclusiveLock);
+
+		if (i->rd_rel->relam == BTREE_AM_OID && i->rd_index->indisvalid &&
+			i->rd_index->indkey.values[0] == t->group_id &&
+			i->rd_index->indnkeyatts == nkeys &&
+			(nkeys == 1 || i->rd_index->indkey.values[1] == t->msg_id) &&
+			i->rd_opcintype[0] == TEXTOID &&
+			heap_attisnull(i->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(i->rd_indextuple, Anum_pg_index_indexprs, NULL))
+			found = RelationGetRelid(i);
+		index_close(i, NoLock);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
 /* The primary key of the live table, a btree on msg_id; or InvalidOid. */
 static Oid
 mq_direct_pkey(Relation rel, MqDirectTable *t)
@@ -405,6 +438,7 @@ static const struct
 	{"partition", INT4OID, offsetof(MqDirectTable, partition), false},
 	{"key", TEXTOID, offsetof(MqDirectTable, key), false},
 	{"appended_at", TIMESTAMPTZOID, offsetof(MqDirectTable, appended_at), false},
+	{"n", INT8OID, offsetof(MqDirectTable, n), false},
 };
 
 /* Fill *t, the entry of open table rel, from its relcache entry. */
@@ -497,6 +531,9 @@ mq_direct_build(Relation rel, MqDirectTable *t)
 			t->headers != 0 && t->topic != 0 && t->routing_key != 0;
 		return;
 	}
+	/* a queue's g_ (group_id, n) or p_ (parked messages) */
+	if (t->group_id != 0 && t->lease_expires_at == 0)
+		t->groupidx = mq_direct_group_index(rel, t, t->n != 0 ? 1 : 2);
 	if (t->msg_id == 0 || t->visible_at == 0 || t->enqueued_at == 0 ||
 		t->body == 0 || t->headers == 0)
 		return;
@@ -1497,77 +1534,38 @@ MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
 	return ls.n;
 }
 
-/* The attribute number of column name, of type type, of rel; or 0. */
-static AttrNumber
-mq_direct_attnum(Relation rel, const char *name, Oid type)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	int			i;
-
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && att->atttypid == type &&
-			strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
-	}
-	return 0;
-}
-
 /*
  * Open the table kind_<name> of queue (g_ or p_, in the schema of the live
- * table rel) with RowExclusiveLock, and the btree index whose first column
- * is group_id: g_'s primary key, p_'s index on (group_id, msg_id).  NULL if
- * either is missing or the table has what only SQL handles (triggers, row
- * security).
+ * table rel) with RowExclusiveLock, and its index led by group_id (g_'s
+ * primary key, p_'s index on (group_id, msg_id)); copy its entry into
+ * *copy.  NULL if either is missing or the table has what only SQL handles
+ * (triggers, row security).
  */
 static Relation
-mq_direct_group_table(MqQueue *queue, Relation rel, char kind, AttrNumber *group_att,
+mq_direct_group_table(MqQueue *queue, Relation rel, char kind, MqDirectTable *copy,
 					  Relation *idx)
 {
 	char		relname[NAMEDATALEN];
 	Oid			relid;
 	Relation	r;
-	List	   *indexes;
-	ListCell   *lc;
+	MqDirectTable *t;
 
+	*idx = NULL;
 	snprintf(relname, sizeof(relname), "%c_%s", kind, queue->name);
 	relid = get_relname_relid(relname, RelationGetNamespace(rel));
 	if (!OidIsValid(relid))
 		return NULL;
 	r = table_open(relid, RowExclusiveLock);
-	*group_att = mq_direct_attnum(r, "group_id", TEXTOID);
-	*idx = NULL;
+	t = mq_direct_table(r);
 	if (r->rd_rel->relkind != RELKIND_RELATION || r->trigdesc != NULL ||
-		r->rd_rel->relrowsecurity || *group_att == 0)
+		r->rd_rel->relrowsecurity || !OidIsValid(t->groupidx) ||
+		t->natts != RelationGetDescr(r)->natts)
 	{
 		table_close(r, NoLock);
 		return NULL;
 	}
-	indexes = RelationGetIndexList(r);
-	foreach(lc, indexes)
-	{
-		Relation	i = index_open(lfirst_oid(lc), RowExclusiveLock);
-
-		if (i->rd_rel->relam == BTREE_AM_OID && i->rd_index->indisvalid &&
-			i->rd_index->indkey.values[0] == *group_att &&
-			i->rd_index->indnkeyatts == (kind == 'g' ? 1 : 2) &&
-			i->rd_opcintype[0] == TEXTOID &&
-			heap_attisnull(i->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(i->rd_indextuple, Anum_pg_index_indexprs, NULL))
-		{
-			*idx = i;
-			break;
-		}
-		index_close(i, NoLock);
-	}
-	list_free(indexes);
-	if (*idx == NULL)
-	{
-		table_close(r, NoLock);
-		return NULL;
-	}
+	*copy = *t;
+	*idx = index_open(copy->groupidx, RowExclusiveLock);
 	return r;
 }
 
@@ -1622,9 +1620,9 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 	Relation	gidx = NULL;
 	Relation	prel = NULL;
 	Relation	pidx = NULL;
-	AttrNumber	g_group = 0;
+	MqDirectTable gtab;
+	MqDirectTable ptab;
 	AttrNumber	g_n = 0;
-	AttrNumber	p_group = 0;
 	MqDirectTable *t;
 	MqDirectTable tab;
 	Snapshot	snapshot;
@@ -1634,13 +1632,10 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 	Datum		group;
 	bool		isnull;
 	int			result = 1;
-	static const char *const pcols[] = {"msg_id", "visible_at", "attempt",
-		"enqueued_at", "body", "headers", "last_error", "group_id", "priority"};
-	static const Oid ptypes[] = {INT8OID, TIMESTAMPTZOID, INT4OID,
-		TIMESTAMPTZOID, JSONBOID, JSONBOID, TEXTOID, TEXTOID, INT4OID};
-	AttrNumber	patt[lengthof(pcols)];
-	AttrNumber	qatt[lengthof(pcols)];
-	int			i;
+	/* the columns a promotion moves from p_ (patt) to q_ (qatt) */
+	AttrNumber	patt[9];
+	AttrNumber	qatt[9];
+	int			i = 0;
 
 	*group_id = NULL;
 	*left = -1;
@@ -1671,16 +1666,28 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 	qatt[8] = t->priority;
 
 	/* the tables of groups, as the statement opens them */
-	grel = mq_direct_group_table(queue, rel, 'g', &g_group, &gidx);
+	grel = mq_direct_group_table(queue, rel, 'g', &gtab, &gidx);
 	if (grel != NULL)
 	{
-		g_n = mq_direct_attnum(grel, "n", INT8OID);
-		prel = mq_direct_group_table(queue, rel, 'p', &p_group, &pidx);
+		g_n = gtab.n;
+		prel = mq_direct_group_table(queue, rel, 'p', &ptab, &pidx);
 	}
-	for (i = 0; prel != NULL && i < lengthof(pcols); i++)
-		if ((patt[i] = mq_direct_attnum(prel, pcols[i], ptypes[i])) == 0)
-			break;
-	if (grel == NULL || prel == NULL || g_n == 0 || i < lengthof(pcols))
+	if (prel != NULL)
+	{
+		patt[0] = ptab.msg_id;
+		patt[1] = ptab.visible_at;
+		patt[2] = ptab.attempt;
+		patt[3] = ptab.enqueued_at;
+		patt[4] = ptab.body;
+		patt[5] = ptab.headers;
+		patt[6] = ptab.last_error;
+		patt[7] = ptab.group_id;
+		patt[8] = ptab.priority;
+		for (i = 0; i < lengthof(patt); i++)
+			if (patt[i] == 0)
+				break;
+	}
+	if (grel == NULL || prel == NULL || g_n == 0 || i < lengthof(patt))
 	{
 		if (pidx != NULL)
 			index_close(pidx, NoLock);
@@ -1789,7 +1796,7 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 				slot_getallattrs(pslot);
 				ExecClearTuple(qslot);
 				memset(qslot->tts_isnull, true, sizeof(bool) * t->natts);
-				for (i = 0; i < lengthof(pcols); i++)
+				for (i = 0; i < lengthof(patt); i++)
 				{
 					qslot->tts_values[qatt[i] - 1] = pslot->tts_values[patt[i] - 1];
 					qslot->tts_isnull[qatt[i] - 1] = pslot->tts_isnull[patt[i] - 1];
