@@ -1647,13 +1647,14 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 	PreventCommandIfParallelMode("DELETE");
 	rel = table_open(queue->relid, RowExclusiveLock);
 	t = mq_direct_table(rel);
-	if (!t->ackable || !t->readable || t->last_error == 0 ||
+	if (!t->ackable || !t->readable || !t->usable || t->last_error == 0 ||
 		t->natts != RelationGetDescr(rel)->natts)
 	{
 		table_close(rel, NoLock);
 		return -1;
 	}
-	tab = *t;
+	/* with the constant defaults the promotion's INSERT takes */
+	mq_direct_copy(&tab, t, rel);
 	t = &tab;
 	qatt[0] = t->msg_id;
 	qatt[1] = t->visible_at;
@@ -1795,7 +1796,8 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 
 				slot_getallattrs(pslot);
 				ExecClearTuple(qslot);
-				memset(qslot->tts_isnull, true, sizeof(bool) * t->natts);
+				memcpy(qslot->tts_values, t->defvalues, sizeof(Datum) * t->natts);
+				memcpy(qslot->tts_isnull, t->defnulls, sizeof(bool) * t->natts);
 				for (i = 0; i < lengthof(patt); i++)
 				{
 					qslot->tts_values[qatt[i] - 1] = pslot->tts_values[patt[i] - 1];
