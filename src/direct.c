@@ -319,40 +319,44 @@ mq_direct_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * The index reads walk, made by queue.c as (visible_at, msg_id), or with
- * prio the one of a queue with priorities, made by order.c as (priority
- * DESC, visible_at, msg_id): a valid btree on exactly those columns, in
- * that order, with their default operator classes, no predicate and no
- * expression; or InvalidOid.
+ * Give the call a command of its own and push a snapshot for it, as SPI
+ * does for each statement it runs (a new snapshot in READ COMMITTED, the
+ * transaction's in REPEATABLE READ and SERIALIZABLE, with the new command
+ * id); returns it, and sets *cid.  The caller pops it.
+ */
+static Snapshot
+mq_direct_command(CommandId *cid)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+	*cid = GetCurrentCommandId(true);
+	return GetActiveSnapshot();
+}
+
+/* Does index idx of t's table have the columns and order of what arg asks? */
+typedef bool (*MqDirectIndexMatch) (Relation idx, const MqDirectTable *t, int arg);
+
+/*
+ * The first valid btree of rel, without predicate or expression, that
+ * match accepts; or InvalidOid.
  */
 static Oid
-mq_direct_read_index(Relation rel, MqDirectTable *t, bool prio)
+mq_direct_find_index(Relation rel, const MqDirectTable *t, MqDirectIndexMatch match,
+					 int arg)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
 	Oid			found = InvalidOid;
-	int			k = prio ? 1 : 0;	/* where visible_at is */
 
 	foreach(lc, indexes)
 	{
 		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
-		Form_pg_index form = idx->rd_index;
 
-		if (form->indnatts == k + 2 && form->indnkeyatts == k + 2 && form->indisvalid &&
-			idx->rd_rel->relam == BTREE_AM_OID &&
-			(!prio || (form->indkey.values[0] == t->priority &&
-					   idx->rd_opcintype[0] == INT4OID &&
-					   (idx->rd_indoption[0] & INDOPTION_DESC) != 0 &&
-					   index_getprocid(idx, 1, BTORDER_PROC) == F_BTINT4CMP)) &&
-			form->indkey.values[k] == t->visible_at &&
-			form->indkey.values[k + 1] == t->msg_id &&
-			idx->rd_opcintype[k] == TIMESTAMPTZOID &&
-			idx->rd_opcintype[k + 1] == INT8OID &&
-			idx->rd_indoption[k] == 0 && idx->rd_indoption[k + 1] == 0 &&
-			index_getprocid(idx, k + 1, BTORDER_PROC) == F_TIMESTAMPTZ_CMP &&
-			index_getprocid(idx, k + 2, BTORDER_PROC) == F_BTINT8CMP &&
+		if (idx->rd_rel->relam == BTREE_AM_OID && idx->rd_index->indisvalid &&
 			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL))
+			heap_attisnull(idx->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			match(idx, t, arg))
 			found = RelationGetRelid(idx);
 		index_close(idx, NoLock);
 		if (OidIsValid(found))
@@ -363,34 +367,43 @@ mq_direct_read_index(Relation rel, MqDirectTable *t, bool prio)
 }
 
 /*
- * The btree of a queue's g_ (nkeys 1: its primary key) or p_ (nkeys 2: on
- * (group_id, msg_id)) whose first column is group_id; or InvalidOid.
+ * The index reads walk, made by queue.c as (visible_at, msg_id), or with
+ * prio the one of a queue with priorities, made by order.c as (priority
+ * DESC, visible_at, msg_id): exactly those columns, in that order, with
+ * their default operator classes.
  */
-static Oid
-mq_direct_group_index(Relation rel, MqDirectTable *t, int nkeys)
+static bool
+mq_direct_read_index(Relation idx, const MqDirectTable *t, int prio)
 {
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	Oid			found = InvalidOid;
+	Form_pg_index form = idx->rd_index;
+	int			k = prio ? 1 : 0;	/* where visible_at is */
 
-	foreach(lc, indexes)
-	{
-		Relation	i = index_open(lfirst_oid(lc), RowExclusiveLock);
+	return form->indnatts == k + 2 && form->indnkeyatts == k + 2 &&
+		(!prio || (form->indkey.values[0] == t->priority &&
+				   idx->rd_opcintype[0] == INT4OID &&
+				   (idx->rd_indoption[0] & INDOPTION_DESC) != 0 &&
+				   index_getprocid(idx, 1, BTORDER_PROC) == F_BTINT4CMP)) &&
+		form->indkey.values[k] == t->visible_at &&
+		form->indkey.values[k + 1] == t->msg_id &&
+		idx->rd_opcintype[k] == TIMESTAMPTZOID &&
+		idx->rd_opcintype[k + 1] == INT8OID &&
+		idx->rd_indoption[k] == 0 && idx->rd_indoption[k + 1] == 0 &&
+		index_getprocid(idx, k + 1, BTORDER_PROC) == F_TIMESTAMPTZ_CMP &&
+		index_getprocid(idx, k + 2, BTORDER_PROC) == F_BTINT8CMP;
+}
 
-		if (i->rd_rel->relam == BTREE_AM_OID && i->rd_index->indisvalid &&
-			i->rd_index->indkey.values[0] == t->group_id &&
-			i->rd_index->indnkeyatts == nkeys &&
-			(nkeys == 1 || i->rd_index->indkey.values[1] == t->msg_id) &&
-			i->rd_opcintype[0] == TEXTOID &&
-			heap_attisnull(i->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			heap_attisnull(i->rd_indextuple, Anum_pg_index_indexprs, NULL))
-			found = RelationGetRelid(i);
-		index_close(i, NoLock);
-		if (OidIsValid(found))
-			break;
-	}
-	list_free(indexes);
-	return found;
+/*
+ * The index of a queue's g_ (nkeys 1: its primary key, on group_id) or p_
+ * (nkeys 2: on (group_id, msg_id)).
+ */
+static bool
+mq_direct_group_index(Relation idx, const MqDirectTable *t, int nkeys)
+{
+	Form_pg_index form = idx->rd_index;
+
+	return form->indkey.values[0] == t->group_id && form->indnkeyatts == nkeys &&
+		(nkeys == 1 || form->indkey.values[1] == t->msg_id) &&
+		idx->rd_opcintype[0] == TEXTOID;
 }
 
 /* The primary key of the live table, a btree on msg_id; or InvalidOid. */
@@ -533,7 +546,8 @@ mq_direct_build(Relation rel, MqDirectTable *t)
 	}
 	/* a queue's g_ (group_id, n) or p_ (parked messages) */
 	if (t->group_id != 0 && t->lease_expires_at == 0)
-		t->groupidx = mq_direct_group_index(rel, t, t->n != 0 ? 1 : 2);
+		t->groupidx = mq_direct_find_index(rel, t, mq_direct_group_index,
+										   t->n != 0 ? 1 : 2);
 	if (t->msg_id == 0 || t->visible_at == 0 || t->enqueued_at == 0 ||
 		t->body == 0 || t->headers == 0)
 		return;
@@ -550,8 +564,8 @@ mq_direct_build(Relation rel, MqDirectTable *t)
 	if (t->attempt != 0 && t->lease_expires_at != 0 && t->group_id != 0 &&
 		t->priority != 0 && t->topic != 0 && t->routing_key != 0)
 	{
-		t->readidx = mq_direct_read_index(rel, t, false);
-		t->prioidx = mq_direct_read_index(rel, t, true);
+		t->readidx = mq_direct_find_index(rel, t, mq_direct_read_index, false);
+		t->prioidx = mq_direct_find_index(rel, t, mq_direct_read_index, true);
 		t->readable = OidIsValid(t->readidx);
 	}
 	return;
@@ -1002,11 +1016,7 @@ mq_direct_delete(MqQueue *queue, const int64 *ids, int n, bool fenced,
 	idx = index_open(t->pkey, RowExclusiveLock);
 
 	/* a command and a snapshot of its own, as SPI would run the DELETE */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
-	snapshot = GetActiveSnapshot();
-	cid = GetCurrentCommandId(true);
+	snapshot = mq_direct_command(&cid);
 
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snapshot, 1, 0);
@@ -1442,11 +1452,7 @@ MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
 	MemoryContextSwitchTo(workcxt);
 
 	/* a command and a snapshot of its own, as SPI would run the UPDATE */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
-	ls.snapshot = GetActiveSnapshot();
-	ls.cid = GetCurrentCommandId(true);
+	ls.snapshot = mq_direct_command(&ls.cid);
 	if (!IsolationUsesXactSnapshot())
 		ls.lockflags |= TUPLE_LOCK_FLAG_FIND_LAST_VERSION;
 	ls.queue = queue;
@@ -1704,11 +1710,7 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 	idx = index_open(t->pkey, RowExclusiveLock);
 
 	/* a command and a snapshot of its own, as SPI would run the statement */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	UpdateActiveSnapshotCommandId();
-	snapshot = GetActiveSnapshot();
-	cid = GetCurrentCommandId(true);
+	snapshot = mq_direct_command(&cid);
 
 	slot = table_slot_create(rel, NULL);
 	scan = index_beginscan(rel, idx, snapshot, 1, 0);
