@@ -20,8 +20,9 @@
  * statement's DELETE through the primary key and the table access method
  * (direct.c), with the executor's waits and READ COMMITTED re-check, and so
  * does the single ack of a message of a group, with its group's release;
- * with retention (a row to insert into the acked table too), mq_nack and
- * mq_extend run their statements through SPI.
+ * mq_nack and mq_extend lock the row and write the retry or the new lease
+ * there too.  Acks with retention (a row to insert into the acked table
+ * too) and the dead-lettering nack run their statements through SPI.
  *
  *-------------------------------------------------------------------------
  */
@@ -270,46 +271,69 @@ mq_nack(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	char		nulls[3];
 	int64		delay = -1;
-	TimestampTz now;
+	TimestampTz until;
 	bool		nacked = false;
+	int			direct;
+	int32		attempt;
+	char	   *group_id;
+	Datum		error;
 
 	mq_fence_args(fcinfo, 1, 4, values, nulls);
 	if (!PG_ARGISNULL(2))
 		delay = MqIntervalUsecs(PG_GETARG_DATUM(2), "delay", true);
 
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
-	MqExecute(queue, MQ_STMT_NACK_LOCK, values, nulls, 0);
-	if (SPI_processed > 0)
+	error = PG_ARGISNULL(3) ? (Datum) 0 : MqErrorArg(PG_GETARG_TEXT_PP(3));
+	/* lock the leased message, and write a retry (direct.c) ... */
+	direct = MqDirectNack(queue, DatumGetInt64(values[0]), nulls[1] != 'n',
+						  DatumGetInt32(values[1]), true, delay, error,
+						  PG_ARGISNULL(3), &until, &attempt, &group_id);
+	if (direct < 0)
 	{
-		bool		isnull;
-		int32		attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-														  SPI_tuptable->tupdesc,
-														  1, &isnull));
-		char	   *group_id = queue->v2 ?
-			SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) : NULL;
-
-		now = GetCurrentTimestamp();
-		values[2] = PG_ARGISNULL(3) ? (Datum) 0 : MqErrorArg(PG_GETARG_TEXT_PP(3));
-		nulls[2] = PG_ARGISNULL(3) ? 'n' : ' ';
-		if (attempt >= queue->max_attempts)
-			values[1] = TimestampTzGetDatum(now);
-		else
+		/* ... or in SQL */
+		MqExecute(queue, MQ_STMT_NACK_LOCK, values, nulls, 0);
+		direct = 0;
+		if (SPI_processed > 0)
 		{
-			if (delay < 0)
-				delay = MqBackoffUsecs(queue, attempt);
-			values[1] = TimestampTzGetDatum(MqAddUsecs(now, delay));
+			bool		isnull;
+
+			attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+			group_id = queue->v2 ?
+				SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) : NULL;
+			direct = 2;
+			if (attempt < queue->max_attempts)
+			{
+				if (delay < 0)
+					delay = MqBackoffUsecs(queue, attempt);
+				values[1] = TimestampTzGetDatum(MqAddUsecs(GetCurrentTimestamp(), delay));
+				nulls[1] = ' ';
+				values[2] = error;
+				nulls[2] = PG_ARGISNULL(3) ? 'n' : ' ';
+				MqExecute(queue, MQ_STMT_NACK_RETRY, values, nulls, 0);
+				direct = 1;
+			}
 		}
+	}
+	if (direct == 2)
+	{
+		/* the last attempt: a dead letter */
+		values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 		nulls[1] = ' ';
-		MqExecute(queue, attempt >= queue->max_attempts ?
-				  MQ_STMT_NACK_DEAD : MQ_STMT_NACK_RETRY, values, nulls, 0);
+		values[2] = error;
+		nulls[2] = PG_ARGISNULL(3) ? 'n' : ' ';
+		MqExecute(queue, MQ_STMT_NACK_DEAD, values, nulls, 0);
+	}
+	if (direct > 0)
+	{
 		nacked = true;
-		MqStatsNacked(queue, attempt >= queue->max_attempts);
+		MqStatsNacked(queue, direct == 2);
 		/* a dead-lettered head lets its group move on; a retry keeps it */
-		if (group_id != NULL && attempt >= queue->max_attempts)
+		if (group_id != NULL && direct == 2)
 			MqGroupRelease(queue, group_id, -1);
 		/* a retry, now or later, changes when readers should look */
 		MqWakeupRegister(queue, MQ_WAKE_ON_COMMIT | MQ_WAKE_ON_ABORT |
-						 (attempt >= queue->max_attempts ? MQ_WAKE_STATUS_ON_COMMIT : 0));
+						 (direct == 2 ? MQ_WAKE_STATUS_ON_COMMIT : 0));
 	}
 	MqEnd(&call);
 	PG_RETURN_BOOL(nacked);
@@ -333,6 +357,9 @@ mq_extend(PG_FUNCTION_ARGS)
 	int64		vt;
 	TimestampTz lease_end = 0;
 	bool		isnull = true;
+	int			direct;
+	int32		attempt;
+	char	   *group_id;
 
 	mq_fence_args(fcinfo, 1, 3, values, nulls);
 	MqArgNotNull(fcinfo, 2, "visibility_timeout");
@@ -341,12 +368,21 @@ mq_extend(PG_FUNCTION_ARGS)
 	nulls[2] = ' ';
 
 	queue = MqBegin(&call, name, MQ_PRIV_READ, false);
-	MqExecute(queue, MQ_STMT_EXTEND, values, nulls, 0);
-	/* the value, not a pointer into SPI's memory, outlives MqEnd */
-	if (SPI_processed > 0)
-		lease_end = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc,
-													  1, &isnull));
+	lease_end = DatumGetTimestampTz(values[2]);
+	direct = MqDirectNack(queue, DatumGetInt64(values[0]), nulls[1] != 'n',
+						  DatumGetInt32(values[1]), false, 0, (Datum) 0, true,
+						  &lease_end, &attempt, &group_id);
+	if (direct >= 0)
+		isnull = (direct == 0);
+	else
+	{
+		MqExecute(queue, MQ_STMT_EXTEND, values, nulls, 0);
+		/* the value, not a pointer into SPI's memory, outlives MqEnd */
+		if (SPI_processed > 0)
+			lease_end = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc,
+														  1, &isnull));
+	}
 	MqEnd(&call);
 	if (isnull)
 		PG_RETURN_NULL();

@@ -1837,3 +1837,157 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 	table_close(rel, NoLock);
 	return result;
 }
+
+/*
+ * mq_nack and mq_extend of a leased message (stmt.c, MQ_STMT_NACK_LOCK and
+ * MQ_STMT_NACK_RETRY; MQ_STMT_EXTEND): lock the live row of msg_id if it is
+ * on attempt (when fenced) and leased (lease_expires_at not NULL), as
+ * SELECT ... FOR UPDATE and the UPDATE lock it (LockTupleExclusive,
+ * waiting for a transaction that holds it; in READ COMMITTED its newest
+ * version, the condition evaluated again on it, as EvalPlanQual does; in
+ * REPEATABLE READ and SERIALIZABLE a row changed since the snapshot raises
+ * 40001), then:
+ * - extend (nack false): set visible_at and lease_expires_at to until;
+ * - nack on an attempt below max_attempts: set visible_at to now plus
+ *   delay (the queue's backoff for the attempt when delay < 0),
+ *   lease_expires_at to NULL and last_error to error when not error_null;
+ * - nack on the last attempt: leave it locked for the caller's dead-letter
+ *   statement.
+ * The update is written by ExecSimpleRelationUpdate on the version locked.
+ * Returns -1, having done nothing, when the SQL statements must do it; 0
+ * if no row matched; 1 if updated (*until: the new visible_at); 2 if the
+ * nack found the last attempt.  *row_attempt and *group_id (NULL: none)
+ * are the row's.
+ */
+int
+MqDirectNack(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool nack,
+			 int64 delay, Datum error, bool error_null, TimestampTz *until,
+			 int32 *row_attempt, char **group_id)
+{
+	Relation	rel;
+	Relation	idx;
+	MqDirectTable *t;
+	MqDirectTable tab;
+	Snapshot	snapshot;
+	CommandId	cid;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData key;
+	bool		found;
+	bool		isnull;
+	int			result = 0;
+
+	*group_id = NULL;
+	PreventCommandIfReadOnly(nack ? "SELECT FOR UPDATE" : "UPDATE");
+	PreventCommandIfParallelMode("UPDATE");
+	rel = table_open(queue->relid, RowExclusiveLock);
+	t = mq_direct_table(rel);
+	if (!t->ackable || t->lease_expires_at == 0 || t->last_error == 0 ||
+		(queue->v2 && t->group_id == 0) ||
+		t->natts != RelationGetDescr(rel)->natts)
+	{
+		table_close(rel, NoLock);
+		return -1;
+	}
+	tab = *t;
+	t = &tab;
+	idx = index_open(t->pkey, RowExclusiveLock);
+	snapshot = mq_direct_command(&cid);
+
+	slot = table_slot_create(rel, NULL);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(msg_id));
+	scan = index_beginscan(rel, idx, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot) &&
+		mq_direct_ack_matches(slot, t, fenced, attempt, true) &&
+		(slot_getattr(slot, t->lease_expires_at, &isnull), !isnull);
+	index_endscan(scan);
+	if (found)
+	{
+		ItemPointerData tid = slot->tts_tid;
+		TM_FailureData tmfd;
+		TM_Result	res;
+
+		res = table_tuple_lock(rel, &tid, snapshot, slot, cid, LockTupleExclusive,
+							   LockWaitBlock,
+							   IsolationUsesXactSnapshot() ? 0 :
+							   TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				if (tmfd.traversed)
+					found = mq_direct_ack_matches(slot, t, fenced, attempt, true) &&
+						(slot_getattr(slot, t->lease_expires_at, &isnull), !isnull);
+				break;
+			case TM_SelfModified:
+			case TM_Deleted:
+				if (res == TM_Deleted && IsolationUsesXactSnapshot())
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("could not serialize access due to concurrent update")));
+				found = false;
+				break;
+			case TM_Updated:
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
+		}
+	}
+	if (found)
+	{
+		TupleTableSlot *newslot = table_slot_create(rel, NULL);
+		EState	   *estate = CreateExecutorState();
+		ResultRelInfo *rri = makeNode(ResultRelInfo);
+		TimestampTz now = GetCurrentTimestamp();
+
+		slot_getallattrs(slot);
+		*row_attempt = DatumGetInt32(slot->tts_values[t->attempt - 1]);
+		if (t->group_id != 0 && !slot->tts_isnull[t->group_id - 1])
+			*group_id = TextDatumGetCString(slot->tts_values[t->group_id - 1]);
+		if (nack && *row_attempt >= queue->max_attempts)
+			result = 2;
+		else
+		{
+			ExecClearTuple(newslot);
+			memcpy(newslot->tts_values, slot->tts_values, sizeof(Datum) * t->natts);
+			memcpy(newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * t->natts);
+			if (nack)
+			{
+				*until = MqAddUsecs(now, delay >= 0 ? delay :
+									MqBackoffUsecs(queue, *row_attempt));
+				newslot->tts_isnull[t->lease_expires_at - 1] = true;
+				if (!error_null)
+				{
+					newslot->tts_values[t->last_error - 1] = error;
+					newslot->tts_isnull[t->last_error - 1] = false;
+				}
+			}
+			else
+			{
+				newslot->tts_values[t->lease_expires_at - 1] = TimestampTzGetDatum(*until);
+				newslot->tts_isnull[t->lease_expires_at - 1] = false;
+			}
+			newslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(*until);
+			newslot->tts_isnull[t->visible_at - 1] = false;
+			ExecStoreVirtualTuple(newslot);
+
+			estate->es_output_cid = cid;
+			estate->es_snapshot = snapshot;
+			InitResultRelInfo(rri, rel, 0, NULL, 0);
+			mq_direct_open_indices(rel, rri);
+			ExecSimpleRelationUpdate(rri, estate, NULL, slot, newslot);
+			ExecCloseIndices(rri);
+			result = 1;
+		}
+		FreeExecutorState(estate);
+		ExecDropSingleTupleTableSlot(newslot);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	PopActiveSnapshot();
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
+	return result;
+}

@@ -50,6 +50,9 @@ extern int	MqDirectAckIds(MqQueue *queue, ArrayType *msg_ids, int64 **acked_ids)
 extern bool MqDirectFloor(MqQueue *queue, Snapshot snapshot, TimestampTz from,
 						  int64 from_id, TimestampTz *least, int64 *least_id,
 						  bool *found);
+extern int	MqDirectNack(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
+						 bool nack, int64 delay, Datum error, bool error_null,
+						 TimestampTz *until, int32 *row_attempt, char **group_id);
 extern int	MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now,
 						 TimestampTz lease_end, bool pop, TupleDesc desc,
 						 HeapTuple **rows);
