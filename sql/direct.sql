@@ -264,6 +264,40 @@ SELECT bt_index_check(indexrelid, true) FROM pg_index
  WHERE indrelid = 'mq.q_dprio'::regclass ORDER BY indexrelid::regclass::text;
 SELECT mq_drop('dprio');
 
+-- mq_nack and mq_extend lock the leased row and update it in place of the
+-- SQL statements: a retry after the delay with the error kept, a lease
+-- extended, a fence or a missing lease refused, a dead letter on the last
+-- attempt
+SELECT mq_create('dnack', max_attempts => 2);
+SELECT mq_send('dnack', '{"n": 1}') AS n1 \gset
+SELECT mq_extend('dnack', :n1, '1 hour') IS NULL AS not_leased_yet;
+SELECT mq_nack('dnack', :n1) AS not_leased_nack;
+SELECT attempt FROM mq_read('dnack');
+SELECT mq_extend('dnack', :n1, '2 hours', attempt => 2) IS NULL AS wrong_attempt;
+SELECT mq_extend('dnack', :n1, '2 hours', attempt => 1) > now() + interval '119 minutes' AS extended;
+SELECT visible_at = lease_expires_at AS lease_row, visible_at > now() + interval '119 minutes' AS far
+  FROM mq.q_dnack WHERE msg_id = :n1;
+SELECT mq_nack('dnack', :n1, delay => '10 minutes', error => 'boom', attempt => 2) AS wrong_attempt;
+SELECT mq_nack('dnack', :n1, delay => '10 minutes', error => 'boom', attempt => 1) AS nacked;
+SELECT attempt, lease_expires_at IS NULL AS no_lease, last_error,
+	   visible_at BETWEEN now() + interval '9 minutes' AND now() + interval '11 minutes' AS delayed
+  FROM mq.q_dnack WHERE msg_id = :n1;
+SELECT mq_nack('dnack', :n1) AS nack_without_lease;
+BEGIN READ ONLY;
+SELECT mq_nack('dnack', :n1);
+ROLLBACK;
+BEGIN READ ONLY;
+SELECT mq_extend('dnack', :n1, '1 hour');
+ROLLBACK;
+UPDATE mq.q_dnack SET visible_at = now() WHERE msg_id = :n1;
+SELECT attempt FROM mq_read('dnack');
+SELECT mq_nack('dnack', :n1, error => 'last') AS dead_lettered;
+SELECT count(*) AS live FROM mq.q_dnack;
+SELECT attempt, reason, last_error FROM mq.d_dnack WHERE msg_id = :n1;
+SELECT bt_index_check(indexrelid, true) FROM pg_index
+ WHERE indrelid = 'mq.q_dnack'::regclass ORDER BY indexrelid::regclass::text;
+SELECT mq_drop('dnack');
+
 -- mq_pop takes messages with the same scan and tuple locks as a read and
 -- deletes them; the head of a group popped releases its group
 SELECT mq_create('dpop');
