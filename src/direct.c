@@ -334,6 +334,22 @@ mq_direct_command(CommandId *cid)
 	return GetActiveSnapshot();
 }
 
+/*
+ * Clear dst and give it the values of src (all of them extracted): the
+ * row an update writes, before the caller changes what it changes and
+ * stores it with ExecStoreVirtualTuple.
+ */
+static void
+mq_direct_row_from(TupleTableSlot *dst, TupleTableSlot *src)
+{
+	int			natts = src->tts_tupleDescriptor->natts;
+
+	slot_getallattrs(src);
+	ExecClearTuple(dst);
+	memcpy(dst->tts_values, src->tts_values, sizeof(Datum) * natts);
+	memcpy(dst->tts_isnull, src->tts_isnull, sizeof(bool) * natts);
+}
+
 /* Does index idx of t's table have the columns and order of what arg asks? */
 typedef bool (*MqDirectIndexMatch) (Relation idx, const MqDirectTable *t, int arg);
 
@@ -1306,9 +1322,7 @@ mq_direct_lease_range(MqDirectLease *ls, Relation idx, ScanKey keys, int nkeys,
 		MqStatsPick(DatumGetInt64(lockslot->tts_values[t->msg_id - 1]), attempt,
 					DatumGetTimestampTz(lockslot->tts_values[t->visible_at - 1]),
 					!isnull);
-		ExecClearTuple(newslot);
-		memcpy(newslot->tts_values, lockslot->tts_values, sizeof(Datum) * t->natts);
-		memcpy(newslot->tts_isnull, lockslot->tts_isnull, sizeof(bool) * t->natts);
+		mq_direct_row_from(newslot, lockslot);
 		newslot->tts_values[t->attempt - 1] = Int32GetDatum(attempt + 1);
 		newslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(ls->lease_end);
 		newslot->tts_values[t->lease_expires_at - 1] = TimestampTzGetDatum(ls->lease_end);
@@ -1575,15 +1589,20 @@ mq_direct_group_table(MqQueue *queue, Relation rel, char kind, MqDirectTable *co
 	return r;
 }
 
-/* Start scan (on an index whose first column is group_id) at group. */
-static void
-mq_direct_group_key(IndexScanDesc scan, Relation idx, Datum group)
+/*
+ * A scan of rel through idx (an index whose first column is group_id) of
+ * the rows of group, with snapshot.
+ */
+static IndexScanDesc
+mq_direct_group_scan(Relation rel, Relation idx, Snapshot snapshot, Datum group)
 {
+	IndexScanDesc scan = index_beginscan(rel, idx, snapshot, 1, 0);
 	ScanKeyData key;
 
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   idx->rd_indcollation[0], F_TEXTEQ, group);
 	index_rescan(scan, &key, 1, NULL, 0);
+	return scan;
 }
 
 /*
@@ -1742,8 +1761,7 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 		/* l: UPDATE g_ SET n = n - 1 WHERE group_id = the group */
 		InitResultRelInfo(grri, grel, 0, NULL, 0);
 		mq_direct_open_indices(grel, grri);
-		scan = index_beginscan(grel, gidx, snapshot, 1, 0);
-		mq_direct_group_key(scan, gidx, group);
+		scan = mq_direct_group_scan(grel, gidx, snapshot, group);
 		if (index_getnext_slot(scan, ForwardScanDirection, gslot))
 		{
 			ItemPointerData tid = gslot->tts_tid;
@@ -1760,13 +1778,8 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 						 errmsg("could not serialize access due to concurrent update")));
 			if (res == TM_Ok)
 			{
-				slot_getallattrs(gslot);
-				*left = DatumGetInt64(gslot->tts_values[g_n - 1]) - 1;
-				ExecClearTuple(gnew);
-				memcpy(gnew->tts_values, gslot->tts_values,
-					   sizeof(Datum) * RelationGetDescr(grel)->natts);
-				memcpy(gnew->tts_isnull, gslot->tts_isnull,
-					   sizeof(bool) * RelationGetDescr(grel)->natts);
+				mq_direct_row_from(gnew, gslot);
+				*left = DatumGetInt64(gnew->tts_values[g_n - 1]) - 1;
 				gnew->tts_values[g_n - 1] = Int64GetDatum(*left);
 				ExecStoreVirtualTuple(gnew);
 				ExecSimpleRelationUpdate(grri, estate, NULL, gslot, gnew);
@@ -1779,8 +1792,7 @@ MqDirectAckGroup(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt,
 		ExecCloseIndices(grri);
 
 		/* x, y: the group's next parked message into the live table */
-		scan = index_beginscan(prel, pidx, snapshot, 1, 0);
-		mq_direct_group_key(scan, pidx, group);
+		scan = mq_direct_group_scan(prel, pidx, snapshot, group);
 		if (index_getnext_slot(scan, ForwardScanDirection, pslot))
 		{
 			ItemPointerData tid = pslot->tts_tid;
@@ -1951,9 +1963,7 @@ MqDirectNack(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool nack
 			result = 2;
 		else
 		{
-			ExecClearTuple(newslot);
-			memcpy(newslot->tts_values, slot->tts_values, sizeof(Datum) * t->natts);
-			memcpy(newslot->tts_isnull, slot->tts_isnull, sizeof(bool) * t->natts);
+			mq_direct_row_from(newslot, slot);
 			if (nack)
 			{
 				*until = MqAddUsecs(now, delay >= 0 ? delay :
