@@ -316,23 +316,24 @@ sub check_note
 				   : 'no duplicates');
 }
 
-# Sends: each run starts from an empty queue.
+# Sends: each run starts from an empty queue.  The single send's rounds
+# also run its ceiling (scripts/commit_send1.sql, see ceiling_note).
 sub scen_send
 {
 	my ($scen, $per, $sync) = @_;
-	my @sys = ('mq', 'ref', $have_pgq ? 'pgq' : ());
+	my @sys = ('mq', 'ref', $have_pgq ? 'pgq' : (), $scen eq 'send1' ? 'commit' : ());
 	for my $round (1 .. $rounds)
 	{
 		for my $sys (turns($round, @sys))
 		{
-			reset_queue($sys, 1);
+			reset_queue($sys, 1) unless $sys eq 'commit';
 			sql('CHECKPOINT');
 			my $r = pgbench(sys => $sys, script => $scen, sync => $sync);
 			die "pgbench ${sys}_$scen stopped early\n" if $r->{dry};
 			record($scen, $sync, $sys, $round, $r->{tps} * $per);
 		}
 	}
-	reset_queue($_, 1) for @sys;
+	reset_queue($_, 1) for grep { $_ ne 'commit' } @sys;
 }
 
 # PgQ batch consumption: one consumer (PgQ hands a consumer's batches out
@@ -416,12 +417,14 @@ sub scen_consume1
 	for my $round (1 .. $rounds)
 	{
 		my @order = turns($round, 'mq', 'ref');
-		for my $sys (@order)
+		for my $sys (turns($round, 'mq', 'ref', 'commit'))
 		{
-			record('consume1', $sync, $sys, $round,
-				   consume_run(sys => $sys, script => 'consume1', sync => $sync,
-							   n => guess('consume1', $sync, $sys),
-							   $sys eq 'mq' ? (check => \%check) : ()));
+			my $rate = $sys eq 'commit'
+				? pgbench(sys => 'commit', script => 'consume1', sync => $sync)->{tps}
+				: consume_run(sys => $sys, script => 'consume1', sync => $sync,
+							  n => guess('consume1', $sync, $sys),
+							  $sys eq 'mq' ? (check => \%check) : ());
+			record('consume1', $sync, $sys, $round, $rate);
 		}
 		next unless $others;
 		for my $sys (@order)
@@ -1120,6 +1123,20 @@ sub ratio
 	return median(@r);
 }
 
+# The ceiling of a scenario that commits once or twice a message: the same
+# clients running only the empty durable transactions it commits (an xid
+# and a commit record each: scripts/commit_send1.sql, commit_consume1.sql),
+# in the same rounds.  No queue that commits as often can pass it, so
+# ceiling/ref bounds what any mq/ref can be; with synchronous_commit = on,
+# where the commit waits for its WAL flush, it is the flush that sets it.
+sub ceiling_note
+{
+	my ($x) = @_;
+	return undef unless $x->{commit};
+	return sprintf('ceiling %.0f msg/s (empty durable transactions), ceiling/ref %s',
+				   median(@{$x->{commit}}), fmt_ratio(ratio($x->{commit}, $x->{ref})));
+}
+
 my @rows;
 
 sub row
@@ -1152,7 +1169,7 @@ sub build_table
 				pgq => $x->{pgq} ? median(@{$x->{pgq}}) : undef,
 				mqpgq => ratio($x->{mq}, $x->{pgq}),
 				target => 'mq/ref >= 1.0', measured => $r, met => defined $r && $r >= 1.0,
-				note => $note{$s}{$sync});
+				note => join('; ', grep { $_ } $note{$s}{$sync}, ceiling_note($x)));
 		}
 	}
 	for my $sync (@{$cfg->{other_syncs}})
