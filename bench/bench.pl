@@ -1124,11 +1124,12 @@ sub ratio
 }
 
 # The ceiling of a scenario that commits once or twice a message: the same
-# clients running only the empty durable transactions it commits (an xid
-# and a commit record each: scripts/commit_send1.sql, commit_consume1.sql),
-# in the same rounds.  No queue that commits as often can pass it, so
-# ceiling/ref bounds what any mq/ref can be; with synchronous_commit = on,
-# where the commit waits for its WAL flush, it is the flush that sets it.
+# clients running only the empty durable transactions it commits (a WAL
+# record of no size and a commit record each: scripts/commit_send1.sql,
+# commit_consume1.sql), in the same rounds.  No queue that commits as
+# often can pass it, so ceiling/ref bounds what any mq/ref can be; with
+# synchronous_commit = on, where the commit waits for its WAL flush, it is
+# the flush that sets it.
 sub ceiling_note
 {
 	my ($x) = @_;
