@@ -732,6 +732,14 @@ mq_direct_copy(MqDirectTable *copy, const MqDirectTable *t, Relation rel)
 	}
 }
 
+/* Store value (or NULL) as attribute attno of a virtual slot being filled. */
+static inline void
+mq_direct_set(TupleTableSlot *slot, AttrNumber attno, Datum value, bool isnull)
+{
+	slot->tts_values[attno - 1] = isnull ? (Datum) 0 : value;
+	slot->tts_isnull[attno - 1] = isnull;
+}
+
 /* A send's rows: what MqDirectInsert was given. */
 typedef struct MqDirectSendRows
 {
@@ -748,21 +756,13 @@ mq_direct_fill_send(TupleTableSlot *slot, const MqDirectTable *t, int k,
 	const MqDirectSend *send = r->send;
 
 	r->msg_ids[k] = nextval_internal(t->seqid, false);
-	slot->tts_values[t->msg_id - 1] = Int64GetDatum(r->msg_ids[k]);
-	slot->tts_isnull[t->msg_id - 1] = false;
-	slot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(send->visible_at);
-	slot->tts_isnull[t->visible_at - 1] = false;
-	slot->tts_values[t->enqueued_at - 1] = TimestampTzGetDatum(send->enqueued_at);
-	slot->tts_isnull[t->enqueued_at - 1] = false;
-	slot->tts_values[t->body - 1] = r->bodies[k];
-	slot->tts_isnull[t->body - 1] = false;
-	slot->tts_values[t->headers - 1] = send->headers;
-	slot->tts_isnull[t->headers - 1] = send->headers_null;
+	mq_direct_set(slot, t->msg_id, Int64GetDatum(r->msg_ids[k]), false);
+	mq_direct_set(slot, t->visible_at, TimestampTzGetDatum(send->visible_at), false);
+	mq_direct_set(slot, t->enqueued_at, TimestampTzGetDatum(send->enqueued_at), false);
+	mq_direct_set(slot, t->body, r->bodies[k], false);
+	mq_direct_set(slot, t->headers, send->headers, send->headers_null);
 	if (t->priority != 0)
-	{
-		slot->tts_values[t->priority - 1] = Int32GetDatum(send->priority);
-		slot->tts_isnull[t->priority - 1] = false;
-	}
+		mq_direct_set(slot, t->priority, Int32GetDatum(send->priority), false);
 }
 
 /*
@@ -819,22 +819,14 @@ mq_direct_fill_append(TupleTableSlot *slot, const MqDirectTable *t, int k,
 	const MqDirectAppendRows *r = arg;
 	const MqDirectRecord *rec = r->rec;
 
-	slot->tts_values[t->msg_id - 1] = Int64GetDatum(r->msg_ids[k]);
-	slot->tts_isnull[t->msg_id - 1] = false;
-	slot->tts_values[t->partition - 1] = Int32GetDatum(r->partitions[k]);
-	slot->tts_isnull[t->partition - 1] = false;
-	slot->tts_values[t->key - 1] = r->keynulls[k] ? (Datum) 0 : r->keys[k];
-	slot->tts_isnull[t->key - 1] = r->keynulls[k];
-	slot->tts_values[t->appended_at - 1] = TimestampTzGetDatum(rec->appended_at);
-	slot->tts_isnull[t->appended_at - 1] = false;
-	slot->tts_values[t->body - 1] = r->bodies[k];
-	slot->tts_isnull[t->body - 1] = false;
-	slot->tts_values[t->headers - 1] = rec->headers;
-	slot->tts_isnull[t->headers - 1] = rec->headers_null;
-	slot->tts_values[t->topic - 1] = rec->topic;
-	slot->tts_isnull[t->topic - 1] = rec->topic_null;
-	slot->tts_values[t->routing_key - 1] = rec->routing_key;
-	slot->tts_isnull[t->routing_key - 1] = rec->routing_key_null;
+	mq_direct_set(slot, t->msg_id, Int64GetDatum(r->msg_ids[k]), false);
+	mq_direct_set(slot, t->partition, Int32GetDatum(r->partitions[k]), false);
+	mq_direct_set(slot, t->key, r->keys[k], r->keynulls[k]);
+	mq_direct_set(slot, t->appended_at, TimestampTzGetDatum(rec->appended_at), false);
+	mq_direct_set(slot, t->body, r->bodies[k], false);
+	mq_direct_set(slot, t->headers, rec->headers, rec->headers_null);
+	mq_direct_set(slot, t->topic, rec->topic, rec->topic_null);
+	mq_direct_set(slot, t->routing_key, rec->routing_key, rec->routing_key_null);
 }
 
 /*
@@ -1223,6 +1215,7 @@ typedef struct MqDirectLease
 	TimestampTz lease_end;
 	bool		pop;
 	TupleDesc	desc;
+	AttrNumber	resultcols[MQ_DIRECT_RESULT_COLS];	/* desc's, in the table */
 	MemoryContext callcxt;
 	int32		qty;
 	int			n;
@@ -1285,6 +1278,7 @@ mq_direct_lease_range(MqDirectLease *ls, Relation idx, ScanKey keys, int nkeys,
 		bool		nulls[MQ_DIRECT_RESULT_COLS];
 		int32		attempt;
 		bool		isnull;
+		int			i;
 		MemoryContext old;
 
 		if (!mq_direct_leasable(ls, ls->scanslot, r))
@@ -1323,34 +1317,19 @@ mq_direct_lease_range(MqDirectLease *ls, Relation idx, ScanKey keys, int nkeys,
 					DatumGetTimestampTz(lockslot->tts_values[t->visible_at - 1]),
 					!isnull);
 		mq_direct_row_from(newslot, lockslot);
-		newslot->tts_values[t->attempt - 1] = Int32GetDatum(attempt + 1);
-		newslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(ls->lease_end);
-		newslot->tts_values[t->lease_expires_at - 1] = TimestampTzGetDatum(ls->lease_end);
+		mq_direct_set(newslot, t->attempt, Int32GetDatum(attempt + 1), false);
+		mq_direct_set(newslot, t->visible_at, TimestampTzGetDatum(ls->lease_end), false);
 		/* a pop returns no lease */
-		newslot->tts_isnull[t->lease_expires_at - 1] = ls->pop;
+		mq_direct_set(newslot, t->lease_expires_at, TimestampTzGetDatum(ls->lease_end),
+					  ls->pop);
 		ExecStoreVirtualTuple(newslot);
 
 		/* the row returned, as mq_message */
-		values[0] = newslot->tts_values[t->msg_id - 1];
-		values[1] = newslot->tts_values[t->attempt - 1];
-		values[2] = newslot->tts_values[t->enqueued_at - 1];
-		values[3] = newslot->tts_values[t->lease_expires_at - 1];
-		values[4] = newslot->tts_values[t->body - 1];
-		values[5] = newslot->tts_values[t->headers - 1];
-		values[6] = newslot->tts_values[t->group_id - 1];
-		values[7] = newslot->tts_values[t->priority - 1];
-		values[8] = newslot->tts_values[t->topic - 1];
-		values[9] = newslot->tts_values[t->routing_key - 1];
-		nulls[0] = newslot->tts_isnull[t->msg_id - 1];
-		nulls[1] = newslot->tts_isnull[t->attempt - 1];
-		nulls[2] = newslot->tts_isnull[t->enqueued_at - 1];
-		nulls[3] = newslot->tts_isnull[t->lease_expires_at - 1];
-		nulls[4] = newslot->tts_isnull[t->body - 1];
-		nulls[5] = newslot->tts_isnull[t->headers - 1];
-		nulls[6] = newslot->tts_isnull[t->group_id - 1];
-		nulls[7] = newslot->tts_isnull[t->priority - 1];
-		nulls[8] = newslot->tts_isnull[t->topic - 1];
-		nulls[9] = newslot->tts_isnull[t->routing_key - 1];
+		for (i = 0; i < MQ_DIRECT_RESULT_COLS; i++)
+		{
+			values[i] = newslot->tts_values[ls->resultcols[i] - 1];
+			nulls[i] = newslot->tts_isnull[ls->resultcols[i] - 1];
+		}
 		old = MemoryContextSwitchTo(ls->callcxt);
 		if (ls->rows == NULL)
 			ls->rows = palloc(sizeof(HeapTuple) * ls->qty);
@@ -1475,6 +1454,17 @@ MqDirectRead(MqQueue *queue, int32 qty, TimestampTz now, TimestampTz lease_end,
 	ls.lease_end = lease_end;
 	ls.pop = pop;
 	ls.desc = desc;
+	/* the columns of mq_message, in its order */
+	ls.resultcols[0] = t->msg_id;
+	ls.resultcols[1] = t->attempt;
+	ls.resultcols[2] = t->enqueued_at;
+	ls.resultcols[3] = t->lease_expires_at;
+	ls.resultcols[4] = t->body;
+	ls.resultcols[5] = t->headers;
+	ls.resultcols[6] = t->group_id;
+	ls.resultcols[7] = t->priority;
+	ls.resultcols[8] = t->topic;
+	ls.resultcols[9] = t->routing_key;
 	ls.qty = qty;
 
 	ls.estate = CreateExecutorState();
@@ -1968,20 +1958,14 @@ MqDirectNack(MqQueue *queue, int64 msg_id, bool fenced, int32 attempt, bool nack
 			{
 				*until = MqAddUsecs(now, delay >= 0 ? delay :
 									MqBackoffUsecs(queue, *row_attempt));
-				newslot->tts_isnull[t->lease_expires_at - 1] = true;
+				mq_direct_set(newslot, t->lease_expires_at, (Datum) 0, true);
 				if (!error_null)
-				{
-					newslot->tts_values[t->last_error - 1] = error;
-					newslot->tts_isnull[t->last_error - 1] = false;
-				}
+					mq_direct_set(newslot, t->last_error, error, false);
 			}
 			else
-			{
-				newslot->tts_values[t->lease_expires_at - 1] = TimestampTzGetDatum(*until);
-				newslot->tts_isnull[t->lease_expires_at - 1] = false;
-			}
-			newslot->tts_values[t->visible_at - 1] = TimestampTzGetDatum(*until);
-			newslot->tts_isnull[t->visible_at - 1] = false;
+				mq_direct_set(newslot, t->lease_expires_at, TimestampTzGetDatum(*until),
+							  false);
+			mq_direct_set(newslot, t->visible_at, TimestampTzGetDatum(*until), false);
 			ExecStoreVirtualTuple(newslot);
 
 			estate->es_output_cid = cid;
